@@ -1,0 +1,1 @@
+"""aiosim agents: SDK, runtime and example agents. Never imports torch."""

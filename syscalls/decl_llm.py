@@ -1,0 +1,46 @@
+"""Declarations of the llm.* syscalls (scheduled generation)."""
+
+from __future__ import annotations
+
+from syscalls.schema import Field, Syscall
+
+LLM = (
+    Syscall(
+        name="llm.generate",
+        doc=(
+            "Queues a generation request with the scheduler and replies when it finishes. "
+            "With stream=true the kernel first sends stream messages carrying new tokens."
+        ),
+        args=(
+            Field("prompt", "str|list", "text, a list of token ids, or chat messages [{role, content}]", required=True, min=1),
+            Field("max_new_tokens", "int", "tokens to generate at most", default=64, min=1, max=8192),
+            Field("temperature", "float", "0 = greedy; > 0 = sampling", default=0.0, min=0.0, max=100.0),
+            Field("top_k", "int", "sampling: keep the k most likely tokens (0 = off)", default=0, min=0),
+            Field("top_p", "float", "sampling: nucleus mass (1.0 = off)", default=1.0, min=0.0, max=1.0),
+            Field("seed", "int|nil", "sampling seed; default derives from request_id", min=0, max=2**63 - 1),
+            Field("num_beams", "int", "beam search when >= 2", default=1, min=1, max=16),
+            Field("length_penalty", "float", "beam search: score / length**length_penalty", default=1.0, min=-10.0, max=10.0),
+            Field("early_stopping", "bool", "beam search: stop when num_beams hypotheses are finished", default=False),
+            Field("stop", "list|nil", "stop strings", items="str", max=16),
+            Field("stop_token_ids", "list|nil", "stop token ids (the model's EOS always stops)", items="int", max=64),
+            Field("priority", "int", "for the priority policy: lower runs first", default=0, min=0, max=99),
+            Field("stream", "bool", "send stream messages as tokens come", default=False),
+            Field("request_id", "str|nil", "caller's label, unique per agent (default: <agent>/<n>)", min=1, max=128),
+            Field("context_policy", "str", "what to do when the prompt exceeds the model's window", default="error", choices=("error", "truncate", "summarize")),
+        ),
+        result="{request_id, text, token_ids, finish_reason: 'length'|'stop'|'eos', prompt_tokens, timing: {arrival, first_scheduled, first_token, finish, waiting_s, queued_s, turnaround_s, ttft_s, preemptions, num_slices}}",
+        errors=("CONTEXT_TOO_LONG", "CANCELLED", "UNAVAILABLE", "SNAPSHOT_INVALID", "WORKER_FAILED", "ALREADY_EXISTS"),
+        example_args={"prompt": "Once upon a time", "max_new_tokens": 8},
+        example_result={"request_id": "math-0/0", "text": "...", "token_ids": [12, 99], "finish_reason": "length", "prompt_tokens": 17, "timing": {"waiting_s": 0.01}},
+        is_streaming=True,
+    ),
+    Syscall(
+        name="llm.cancel",
+        doc="Cancels one of the caller's requests; its pending llm.generate gets a CANCELLED error.",
+        args=(Field("request_id", "str", "the request to cancel", required=True, min=1, max=128),),
+        result="{cancelled: bool}",
+        errors=("NOT_FOUND",),
+        example_args={"request_id": "math-0/3"},
+        example_result={"cancelled": True},
+    ),
+)
