@@ -1,0 +1,50 @@
+"""Scheduler configuration (owned by the kernel, read-only for the scheduler)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+PREEMPT_MODES = ("swap", "recompute")
+
+
+@dataclass(slots=True)
+class SchedConfig:
+    """Knobs of the scheduler core and its policies.
+
+    quantum: decode steps per slice for rr, fair and priority; the level-0 quantum of mlfq
+    (level l gets quantum * 2**l). fifo_slice_steps: steps a non-preemptive fifo slice runs
+    before returning to the kernel. kv_budget_bytes: resident KV allowed per worker
+    (None = unlimited). preempt: how memory pressure evicts an idle resident request:
+    "swap" (snapshot with KV) or "recompute" (snapshot without KV, re-prefilled on restore).
+    """
+
+    policy: str = "rr"
+    quantum: int = 8
+    max_batch: int = 8
+    kv_budget_bytes: int | None = None
+    preempt: str = "swap"
+    fifo_slice_steps: int = 16
+    mlfq_levels: int = 3
+    mlfq_boost_s: float = 1.0
+    fair_weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("quantum", "max_batch", "fifo_slice_steps", "mlfq_levels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"SchedConfig.{name} must be >= 1")
+        if self.preempt not in PREEMPT_MODES:
+            raise ValueError(f"SchedConfig.preempt must be one of {PREEMPT_MODES}")
+        if self.kv_budget_bytes is not None and self.kv_budget_bytes < 0:
+            raise ValueError("SchedConfig.kv_budget_bytes must be >= 0 or None")
+        if self.mlfq_boost_s <= 0:
+            raise ValueError("SchedConfig.mlfq_boost_s must be > 0")
+        if any(w <= 0 for w in self.fair_weights.values()):
+            raise ValueError("SchedConfig.fair_weights must be > 0")
+
+    @property
+    def evict_mode(self) -> str:
+        """The `plan` evict mode that config.preempt maps to."""
+        return "swap" if self.preempt == "swap" else "drop"
+
+    def fair_weight(self, agent: str) -> float:
+        return self.fair_weights.get(agent, 1.0)

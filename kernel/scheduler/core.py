@@ -1,0 +1,290 @@
+"""The scheduler core: requests in, plans out, plan results back. Pure (stdlib only).
+
+Owned by the kernel's single-threaded event loop; every method runs to completion and takes
+the current time `now` from the caller, so tests drive it on a fake clock. A worker has at most
+one outstanding plan; requests in it are RUNNING until on_plan_done or remove_worker.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from kernel.scheduler.budget import KVBudget, kv_footprint_bytes, max_footprint_bytes
+from kernel.scheduler.config import SchedConfig
+from kernel.scheduler.integrity import check_scheduler
+from kernel.scheduler.plan import (
+    EvictResult,
+    EvictSpec,
+    LoadResult,
+    LoadSpec,
+    Plan,
+    PlanResult,
+    SeqResult,
+)
+from kernel.scheduler.policies.base import Policy
+from kernel.scheduler.request import (
+    CancelEffect,
+    Completion,
+    DuplicateRequest,
+    PlanMismatch,
+    RequestTooLarge,
+    SchedulerError,
+    SeqRequest,
+    SeqState,
+    WorkerId,
+)
+from kernel.scheduler.selection import (
+    choose_evictions,
+    rank_candidates,
+    reserved_steps,
+    select_batch,
+)
+
+
+class Scheduler:
+    def __init__(self, config: SchedConfig, policy: Policy, kv_bytes_per_token: int):
+        if kv_bytes_per_token < 1:
+            raise ValueError("kv_bytes_per_token must be >= 1")
+        self.config = config
+        self.policy = policy
+        self.kv_bytes_per_token = kv_bytes_per_token
+        self._requests: dict[str, SeqRequest] = {}  # live (not terminal) requests
+        self._prompts: dict[str, tuple[list[int], dict]] = {}  # until prefilled
+        self._budgets: dict[WorkerId, KVBudget] = {}
+        self._plans: dict[WorkerId, Plan] = {}  # outstanding, at most one per worker
+        self._previous_batch: dict[WorkerId, list[str]] = {}
+        self._plan_ids = itertools.count(1)
+
+    # -- queries ---------------------------------------------------------------------------
+    def get(self, rid: str) -> SeqRequest | None:
+        return self._requests.get(rid)
+
+    def requests(self) -> list[SeqRequest]:
+        return list(self._requests.values())
+
+    @property
+    def workers(self) -> list[WorkerId]:
+        return list(self._budgets)
+
+    def outstanding_plan(self, wid: WorkerId) -> Plan | None:
+        return self._plans.get(wid)
+
+    def resident_bytes(self, wid: WorkerId) -> int:
+        return self._budgets[wid].used_bytes
+
+    # -- workers ---------------------------------------------------------------------------
+    def add_worker(self, wid: WorkerId) -> None:
+        if wid in self._budgets:
+            raise SchedulerError(f"worker {wid} already added")
+        self._budgets[wid] = KVBudget(self.config.kv_budget_bytes)
+        self._previous_batch[wid] = []
+
+    def remove_worker(self, wid: WorkerId, now: float) -> list[Completion]:
+        """A dead worker: everything resident there or in its outstanding plan loses its KV.
+        A request that was only being prefilled goes back to WAITING (its prompt is still
+        held); every other one becomes FAILED (WORKER_FAILED), or CANCELLED if a cancel was
+        pending, with needs_free so any live worker deletes its LMDB entries."""
+        self._worker(wid)
+        plan = self._plans.pop(wid, None)
+        in_plan = set(plan.rids()) if plan else set()
+        prefilling = {s.rid for s in plan.load if s.mode == "prefill"} if plan else set()
+        lost = [r for r in self._requests.values() if r.residency == wid or r.rid in in_plan]
+        del self._budgets[wid], self._previous_batch[wid]
+        done: list[Completion] = []
+        for req in lost:
+            if req.rid in prefilling and not req.is_cancel_requested:
+                req.residency, req.plan_id, req.state = None, None, SeqState.WAITING
+                continue
+            req.residency = None
+            error = {"code": "WORKER_FAILED", "message": f"worker {wid} died holding {req.rid}"}
+            state = SeqState.CANCELLED if req.is_cancel_requested else SeqState.FAILED
+            done.append(self._retire(req, state, now, needs_free=True, error=error))
+        return done
+
+    # -- requests --------------------------------------------------------------------------
+    def submit(self, req: SeqRequest, prompt_ids: list[int], params: dict, now: float) -> None:
+        """Admit a new request (WAITING). Raises RequestTooLarge if it could never fit one
+        worker's KV budget, DuplicateRequest for a live rid, SchedulerError for bad fields."""
+        if req.rid in self._requests:
+            raise DuplicateRequest(f"request {req.rid!r} already exists")
+        if req.prompt_len != len(prompt_ids) or req.prompt_len < 1:
+            raise SchedulerError(f"prompt_len {req.prompt_len} != {len(prompt_ids)} prompt ids")
+        if req.max_new_tokens < 1 or req.num_beams < 1:
+            raise SchedulerError("max_new_tokens and num_beams must be >= 1")
+        need = max_footprint_bytes(req, self.kv_bytes_per_token)
+        if self.config.kv_budget_bytes is not None and need > self.config.kv_budget_bytes:
+            raise RequestTooLarge(
+                f"request {req.rid!r} needs {need} KV bytes at full length "
+                f"(prompt {req.prompt_len} + {req.max_new_tokens} new) x {req.num_beams} beams, "
+                f"more than a worker's budget of {self.config.kv_budget_bytes}"
+            )
+        req.state = SeqState.WAITING
+        self._requests[req.rid] = req
+        self._prompts[req.rid] = (list(prompt_ids), params)
+        self.policy.on_submit(req, now)
+
+    def cancel(self, rid: str, now: float) -> CancelEffect:
+        """Cancel a live request at once, or (when it is in an outstanding plan) when that plan
+        returns; a cancel racing with the plan that finishes the request yields FINISHED."""
+        req = self._requests.get(rid)
+        if req is None:
+            return CancelEffect(is_found=False)
+        if req.state is SeqState.RUNNING:
+            req.is_cancel_requested = True
+            return CancelEffect(is_found=True, is_deferred=True)
+        needs_free = req.residency is not None or req.has_snapshot
+        done = self._retire(req, SeqState.CANCELLED, now, needs_free=needs_free, free_worker=req.residency)
+        return CancelEffect(is_found=True, completion=done)
+
+    # -- plans -----------------------------------------------------------------------------
+    def next_plan(self, wid: WorkerId, now: float) -> Plan | None:
+        """The next plan for idle worker `wid`, or None when it has nothing to run."""
+        budget = self._worker(wid)
+        if wid in self._plans:
+            raise SchedulerError(f"worker {wid} still has plan {self._plans[wid].plan_id} outstanding")
+        self.policy.on_plan(now)
+        previous = self._previous_batch[wid]
+        ranked = rank_candidates(self._requests.values(), wid, self.policy, set(previous))
+        batch, steps = select_batch(ranked, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token)
+        if not batch:
+            return None
+        plan = Plan(next(self._plan_ids), wid, steps, now)
+        reservations = {
+            r.rid: kv_footprint_bytes(r, reserved_steps(r, steps, self.policy), self.kv_bytes_per_token)
+            for r in batch
+        }
+        for victim in choose_evictions(ranked, wid, reservations, budget):
+            self._preempt(victim, plan)
+        for req in batch:
+            self._dispatch(req, plan, reservations[req.rid], now)
+        self._record_preemptions(previous, plan, now)
+        self._previous_batch[wid] = list(plan.decode)
+        self._plans[wid] = plan
+        return plan
+
+    def on_plan_done(self, wid: WorkerId, result: PlanResult, now: float) -> list[Completion]:
+        """Apply a plan_done: snapshots, loads, tokens, finishes and errors. Returns the requests
+        that left the scheduler. A missing per-request result fails that request (INTERNAL)."""
+        plan = self._plans.get(wid)
+        if plan is None or plan.plan_id != result.plan_id:
+            raise PlanMismatch(f"worker {wid}: plan_done {result.plan_id} answers no outstanding plan")
+        del self._plans[wid]
+        done = [self._finish_eviction(s, result.evicted.get(s.rid), wid, now) for s in plan.evict]
+        done += [self._finish_load(s, result.loaded.get(s.rid), wid, now) for s in plan.load]
+        done += [self._finish_slice(rid, result, wid, now) for rid in plan.decode]
+        done += [self._finish_cancel(rid, now) for rid in plan.rids()]
+        return [c for c in done if c is not None]
+
+    def check_integrity(self) -> None:
+        """Raise AssertionError naming the first broken invariant (see integrity.py)."""
+        check_scheduler(self._requests, self._prompts, self._plans, self._budgets, self.kv_bytes_per_token)
+
+    # -- state transitions (the only places request fields change) ------------------------
+    def _preempt(self, req: SeqRequest, plan: Plan) -> None:
+        """The one place a resident request leaves its worker's memory: its KV leaves the
+        ledger, it stops being resident, and it rides in `plan` as an eviction (RUNNING) until
+        plan_done confirms the snapshot (_finish_eviction makes it READY with a snapshot)."""
+        self._budgets[plan.worker_id].release(req.rid)
+        req.residency = None
+        req.state, req.plan_id = SeqState.RUNNING, plan.plan_id
+        plan.evict.append(EvictSpec(req.rid, self.config.evict_mode))
+
+    def _dispatch(self, req: SeqRequest, plan: Plan, reserve_bytes: int, now: float) -> None:
+        """Put `req` in `plan`'s batch: load it unless resident there, reserve its KV."""
+        if req.residency != plan.worker_id:
+            plan.load.append(self._load_spec(req))
+            req.residency = plan.worker_id
+        self._budgets[plan.worker_id].set(req.rid, reserve_bytes)
+        req.state, req.plan_id = SeqState.RUNNING, plan.plan_id
+        plan.decode.append(req.rid)
+        if req.timeline.first_scheduled_s is None:
+            req.timeline.first_scheduled_s = now
+
+    def _load_spec(self, req: SeqRequest) -> LoadSpec:
+        if req.state is SeqState.WAITING:
+            prompt_ids, params = self._prompts[req.rid]
+            return LoadSpec(req.rid, "prefill", prompt_ids, params)
+        return LoadSpec(req.rid, "restore")
+
+    def _record_preemptions(self, previous: list[str], plan: Plan, now: float) -> None:
+        """A live request of the previous batch on this worker that is not decoded now."""
+        decoded = set(plan.decode)
+        for rid in previous:
+            req = self._requests.get(rid)
+            if req is not None and rid not in decoded:
+                req.timeline.preemption_s.append(now)
+
+    def _finish_eviction(self, spec: EvictSpec, res: EvictResult | None, wid: WorkerId, now: float) -> Completion | None:
+        req = self._requests[spec.rid]
+        if res is None or res.error:
+            return self._fail(req, res, wid, now)
+        req.has_snapshot, req.is_snapshot_kv, req.kv_bytes = True, spec.mode == "swap", 0
+        req.timeline.snapshot_durations_s.append(res.t_s)
+        req.state, req.plan_id = SeqState.READY, None
+        return None
+
+    def _finish_load(self, spec: LoadSpec, res: LoadResult | None, wid: WorkerId, now: float) -> Completion | None:
+        req = self._requests[spec.rid]
+        if res is None or res.error:
+            return self._fail(req, res, wid, now)
+        if spec.mode == "restore":
+            req.has_snapshot = False
+            req.timeline.restore_durations_s.append(res.t_s)
+        else:
+            self._prompts.pop(req.rid, None)
+        req.kv_bytes = res.kv_bytes
+        return None
+
+    def _finish_slice(self, rid: str, result: PlanResult, wid: WorkerId, now: float) -> Completion | None:
+        req = self._requests.get(rid)
+        if req is None:  # its load failed
+            return None
+        res: SeqResult | None = result.results.get(rid)
+        if res is None or res.error:
+            return self._fail(req, res, wid, now)
+        req.num_generated += res.num_steps
+        req.kv_bytes = res.kv_bytes
+        req.timeline.record_slice(wid, result.t_start, result.t_end, res.num_steps)
+        self.policy.on_slice(req, res.num_steps, now)
+        if res.is_finished or req.num_remaining == 0:  # a worker that overran is told to free
+            req.finish_reason = res.finish_reason or "length"
+            req.output_ids = res.output_ids
+            return self._retire(
+                req, SeqState.FINISHED, result.t_end, needs_free=not res.is_finished, free_worker=wid
+            )
+        self._budgets[wid].set(rid, kv_footprint_bytes(req, 0, self.kv_bytes_per_token))
+        req.state, req.plan_id = SeqState.READY, None
+        return None
+
+    def _finish_cancel(self, rid: str, now: float) -> Completion | None:
+        req = self._requests.get(rid)
+        if req is None or not req.is_cancel_requested:
+            return None
+        needs_free = req.residency is not None or req.has_snapshot
+        return self._retire(req, SeqState.CANCELLED, now, needs_free=needs_free, free_worker=req.residency)
+
+    def _fail(self, req: SeqRequest, res: object, wid: WorkerId, now: float) -> Completion:
+        error = getattr(res, "error", None) or {"code": "INTERNAL", "message": f"worker {wid} sent no result for {req.rid}"}
+        return self._retire(req, SeqState.FAILED, now, needs_free=True, free_worker=wid, error=error)
+
+    def _retire(
+        self, req: SeqRequest, state: SeqState, now: float, *, needs_free: bool,
+        free_worker: WorkerId | None = None, error: dict | None = None,
+    ) -> Completion:
+        """Remove `req` from every structure; it leaves as a Completion."""
+        budget = self._budgets.get(req.residency) if req.residency is not None else None
+        if budget is not None:
+            budget.release(req.rid)
+        del self._requests[req.rid]
+        self._prompts.pop(req.rid, None)
+        self.policy.on_retire(req)
+        req.state, req.residency, req.has_snapshot, req.plan_id = state, None, False, None
+        req.error = error
+        req.timeline.finish_s = now
+        return Completion(req, needs_free=needs_free, free_worker=free_worker)
+
+    def _worker(self, wid: WorkerId) -> KVBudget:
+        budget = self._budgets.get(wid)
+        if budget is None:
+            raise SchedulerError(f"unknown worker {wid}")
+        return budget
