@@ -9,7 +9,7 @@ NAME = Field("name", "str", "agent name, unique among live agents", required=Tru
 PROC = (
     Syscall(
         name="proc.register",
-        doc="Handshake. Registers the caller as an agent; returns its id and the secret token that every later call must carry.",
+        doc="Registers the caller as an agent (the handshake); returns its id and the secret token that every later call must carry.",
         args=(
             NAME,
             Field("pid", "int|nil", "OS process id of the agent (the kernel watches it and reaps the agent when it dies)", min=0),

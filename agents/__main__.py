@@ -1,0 +1,5 @@
+import sys
+
+from agents.runtime import main
+
+sys.exit(main())

@@ -1,0 +1,130 @@
+"""`aiosim`: the one command. Subcommands import their modules lazily so agents start fast."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kernel.flags import add_kernel_flags, default_address
+
+EPILOG = """examples:
+  aiosim kernel --state-dir state --scheduler rr --quantum 8
+  aiosim agent run hello --address ipc://state/kernel.sock
+  aiosim ps --address ipc://state/kernel.sock
+  aiosim call --address ipc://state/kernel.sock proc.ping '{"payload": 1}'
+  aiosim launch --agents math:2,narrative:1,rec:1 --scheduler rr --json out/run.json
+  aiosim bench switch --json out/switch.json
+"""
+
+
+LIGHT_COMMANDS = ("kernel", "agent", "ps", "call")
+
+
+def cmd_kernel(args: argparse.Namespace) -> int:
+    from kernel.flags import config_from_args
+    from kernel.main import run_kernel
+
+    return run_kernel(config_from_args(args))
+
+
+def cmd_agent_run(args: argparse.Namespace) -> int:
+    from agents.runtime import run_agent
+
+    return run_agent(args)
+
+
+def cmd_agent_list(args: argparse.Namespace) -> int:
+    import pkgutil
+
+    import agents.examples as ex
+
+    for mod in pkgutil.iter_modules(ex.__path__):
+        print(mod.name)
+    return 0
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from kernel.clitools import ps
+
+    return ps(args)
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from kernel.clitools import call
+
+    return call(args)
+
+
+def add_client_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--address", default=None, help="kernel address (default ipc://./state/kernel.sock or $AIOSIM_ADDRESS)")
+    p.add_argument("--timeout-s", type=float, default=30.0, help="reply timeout")
+
+
+def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
+    """The full parser; with is_light, launch and bench (heavier modules) are left out."""
+    p = argparse.ArgumentParser(prog="aiosim", description="aiosim: a multiprocess LLM agent operating system simulator.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    k = sub.add_parser("kernel", help="run the kernel process (workers, scheduler, services)")
+    add_kernel_flags(k)
+    k.set_defaults(func=cmd_kernel)
+
+    a = sub.add_parser("agent", help="run or list agent programs").add_subparsers(dest="agent_cmd", required=True)
+    from agents.runtime import add_arguments
+
+    run = a.add_parser("run", help="run one agent as its own process")
+    add_arguments(run)
+    run.set_defaults(func=cmd_agent_run)
+    a.add_parser("list", help="list example agent programs").set_defaults(func=cmd_agent_list)
+
+    ps = sub.add_parser("ps", help="list registered agents")
+    add_client_flags(ps)
+    ps.add_argument("--all", action="store_true", help="include exited agents")
+    ps.add_argument("--json", action="store_true", help="print JSON")
+    ps.set_defaults(func=cmd_ps)
+
+    c = sub.add_parser("call", help="make any syscall and print the reply as JSON (exit 1 on an error reply)")
+    add_client_flags(c)
+    c.add_argument("--agent", default="cli", help="register under this name (ignored with --token)")
+    c.add_argument("--token", help="reuse an existing agent's token instead of registering")
+    c.add_argument("--stream", action="store_true", help="print stream messages as they come")
+    c.add_argument("syscall", metavar="CALL", help="e.g. proc.ping, llm.generate, mem.put")
+    c.add_argument("json_args", metavar="JSON_ARGS", nargs="?", default="{}", help="arguments as a JSON object")
+    c.set_defaults(func=cmd_call)
+
+    if is_light:
+        return p
+    _add_optional(sub, "launch", "agents.launch.cli")
+    b = sub.add_parser("bench", help="benchmarks (results in JSON)").add_subparsers(dest="bench", required=True)
+    for name in ("switch", "sched", "table5"):
+        _add_optional(b, name, f"benchmarks.{name}")
+    return p
+
+
+def _add_optional(sub: argparse._SubParsersAction, name: str, module: str) -> None:
+    import importlib
+
+    try:
+        importlib.import_module(module).add_parser(sub)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module.startswith(exc.name):
+            raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    is_light = bool(argv) and argv[0] in LIGHT_COMMANDS
+    args = build_parser(is_light).parse_args(argv)
+    if getattr(args, "address", "missing") is None:
+        args.address = default_address()
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

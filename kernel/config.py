@@ -1,0 +1,58 @@
+"""Kernel configuration: one dataclass, filled from the CLI (`aiosim kernel --help`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(slots=True)
+class KernelConfig:
+    state_dir: Path
+    address: str = ""  # default: ipc://STATE/kernel.sock
+    max_message_bytes: int = 1 << 20
+    log_level: str = "INFO"
+    debug: bool = False  # run check_integrity() whenever the kernel goes idle
+    # workers / model
+    model: str = "tiny"
+    num_workers: int = 1
+    worker_threads: int = 1
+    on_invalid_snapshot: str = "error"  # or "recompute"
+    worker_timeout_s: float = 30.0
+    # scheduler
+    scheduler: str = "fifo"
+    quantum: int = 8
+    max_batch: int = 1
+    kv_budget_bytes: int | None = None
+    preempt: str = "swap"
+    sched_options: dict = field(default_factory=dict)
+    # services
+    mem_quota_bytes: int = 1 << 20
+    tool_workers: int = 2
+    tool_timeout_s: float = 5.0
+    tool_max_timeout_s: float = 60.0
+    tool_max_output_bytes: int = 64 << 10
+    # agents
+    agent_reap_interval_s: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.state_dir = Path(self.state_dir).resolve()
+        if not self.address:
+            self.address = f"ipc://{self.state_dir / 'kernel.sock'}"
+
+    def ipc(self, name: str) -> str:
+        """Address of an internal socket inside the state dir."""
+        return f"ipc://{self.state_dir / name}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / "kernel.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "kernel.log"
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("AIOSIM_STATE", "./state"))

@@ -1,0 +1,79 @@
+"""Command-line flags shared by `aiosim kernel`, `aiosim launch` and the benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from kernel.config import KernelConfig, default_state_dir
+
+POLICIES = ("fifo", "rr", "mlfq", "fair", "priority")
+
+
+def default_address(state_dir: Path | None = None) -> str:
+    env = os.environ.get("AIOSIM_ADDRESS")
+    if env:
+        return env
+    return f"ipc://{(state_dir or default_state_dir()).resolve() / 'kernel.sock'}"
+
+
+def parse_bytes(text: str) -> int:
+    """'64M', '2GiB', '1048576' -> bytes."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
+    try:
+        return int(float(t[:-1] if mult > 1 else t) * mult)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 65536, 64M, 2G)") from None
+
+
+def add_kernel_flags(p: argparse.ArgumentParser, with_address: bool = True) -> None:
+    g = p.add_argument_group("kernel")
+    if with_address:
+        g.add_argument("--address", default="", help="ROUTER address for agents (default ipc://STATE_DIR/kernel.sock; tcp://127.0.0.1:PORT accepted)")
+    g.add_argument("--state-dir", type=Path, default=None, help="directory for sockets, logs, LMDB (default ./state or $AIOSIM_STATE)")
+    g.add_argument("--max-message-bytes", type=parse_bytes, default=1 << 20, help="largest accepted message (default 1M)")
+    g.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    g.add_argument("--debug", action="store_true", help="run every manager's check_integrity() whenever the kernel is idle")
+    g.add_argument("--mem-quota", type=parse_bytes, default=1 << 20, help="short-term memory quota per agent (default 1M)")
+    g.add_argument("--tool-workers", type=int, default=2, help="tool runner processes")
+    g.add_argument("--tool-timeout-s", type=float, default=5.0, help="default tool call timeout")
+    m = p.add_argument_group("model and workers")
+    m.add_argument("--model", default="tiny", help="'tiny' (embedded random Llama, built locally) or a local Hugging Face model dir")
+    m.add_argument("--workers", type=int, default=1, help="number of worker processes")
+    m.add_argument("--worker-threads", type=int, default=1, help="torch threads per worker (exactness needs the same count everywhere)")
+    m.add_argument("--on-invalid-snapshot", default="error", choices=("error", "recompute"), help="what a worker does with a snapshot that fails its checks")
+    add_scheduler_flags(p)
+
+
+def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
+    s = p.add_argument_group("scheduler")
+    s.add_argument("--scheduler", default="fifo", choices=POLICIES, help="scheduling policy")
+    s.add_argument("--quantum", type=int, default=8, help="decode steps per slice (rr; base quantum of mlfq)")
+    s.add_argument("--max-batch", type=int, default=1, help="requests decoded together per step; 1 = exact mode (bit-identical outputs)")
+    s.add_argument("--kv-budget", type=parse_bytes, default=None, help="resident KV bytes per worker; beyond it preempted requests are swapped (default unlimited)")
+    s.add_argument("--preempt", default="swap", choices=("swap", "recompute"), help="swap KV to LMDB, or drop it and re-prefill on resume")
+
+
+def config_from_args(args: argparse.Namespace) -> KernelConfig:
+    state_dir = args.state_dir or default_state_dir()
+    return KernelConfig(
+        state_dir=state_dir, address=getattr(args, "address", "") or "", max_message_bytes=args.max_message_bytes,
+        log_level=args.log_level, debug=args.debug, model=args.model, num_workers=args.workers,
+        worker_threads=args.worker_threads, on_invalid_snapshot=args.on_invalid_snapshot,
+        scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
+        kv_budget_bytes=args.kv_budget, preempt=args.preempt, mem_quota_bytes=args.mem_quota,
+        tool_workers=args.tool_workers, tool_timeout_s=args.tool_timeout_s,
+    )
+
+
+def kernel_argv(args: argparse.Namespace, state_dir: Path, address: str) -> list[str]:
+    """The `aiosim kernel` flags that reproduce args (used by launch and benchmarks)."""
+    argv = ["--state-dir", str(state_dir), "--address", address, "--model", args.model,
+            "--workers", str(args.workers), "--worker-threads", str(args.worker_threads),
+            "--scheduler", args.scheduler, "--quantum", str(args.quantum), "--max-batch", str(args.max_batch),
+            "--preempt", args.preempt, "--log-level", getattr(args, "log_level", "INFO")]
+    if args.kv_budget is not None:
+        argv += ["--kv-budget", str(args.kv_budget)]
+    return argv

@@ -1,0 +1,41 @@
+"""proc.* handlers: registration (the handshake), exit, ps, ping."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from kernel.context import CallContext
+from syscalls.table import PROTOCOL_VERSION
+
+
+def proc_register(ctx: CallContext, args: dict) -> dict:
+    rec = ctx.kernel.procs.register(args["name"], args["pid"], args["meta"])
+    return {
+        "agent_id": rec.agent_id,
+        "token": rec.token,
+        "protocol_version": PROTOCOL_VERSION,
+        "kernel_pid": os.getpid(),
+        "max_message_bytes": ctx.kernel.config.max_message_bytes,
+    }
+
+
+def proc_exit(ctx: CallContext, args: dict) -> dict:
+    num_cancelled = ctx.kernel.retire_agent(ctx.agent, "exited", args["code"])
+    return {"cancelled_requests": num_cancelled}
+
+
+def proc_ps(ctx: CallContext, args: dict) -> dict:
+    procs = ctx.kernel.procs
+    now = time.monotonic()
+    records = procs.all() if args["all"] else procs.live()
+    agents = []
+    for rec in records:
+        row = rec.to_wire(now)
+        row["num_active_requests"] = ctx.kernel.llm.num_active(rec.name)
+        agents.append(row)
+    return {"agents": agents}
+
+
+def proc_ping(ctx: CallContext, args: dict) -> dict:
+    return {"pong": True, "payload": args["payload"], "kernel_pid": os.getpid(), "time": time.time()}

@@ -1,0 +1,112 @@
+"""The Kernel: owns the agent socket, the process table, services and the LLM service.
+
+Contract: one instance per kernel process, used only from the main thread's event loop.
+Every agent leaves through `retire_agent`, the one exit path that frees its resources.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import zmq
+
+from kernel.config import KernelConfig
+from kernel.dispatch import Dispatcher
+from kernel.llm.service import LLMService
+from kernel.loop import EventLoop, drain
+from kernel.procs import AgentRecord, ProcessTable
+from kernel.services import open_services
+from syscalls.codec import pack
+
+log = logging.getLogger("aiosim.kernel")
+
+# zmq drops (disconnects) peers whose message exceeds this multiple of max_message_bytes;
+# between 1x and this, the kernel answers TOO_LARGE.
+HARD_LIMIT_FACTOR = 16
+
+
+class Kernel:
+    def __init__(self, config: KernelConfig) -> None:
+        self.config = config
+        self.loop = EventLoop()
+        self.procs = ProcessTable()
+        self.services = open_services(config, self.loop)
+        self.llm = LLMService(self)
+        self.dispatch = Dispatcher(self)
+        self.started_wall = time.time()
+        self.sock = self._bind_agent_socket()
+        self.loop.add_reader(self.sock, lambda s: drain(s, self._on_frames))
+        self.loop.call_every(config.agent_reap_interval_s, self.reap_dead_agents)
+        if config.debug:
+            self.loop.on_idle(self.check_integrity)
+
+    def _bind_agent_socket(self) -> zmq.Socket:
+        sock = self.loop.ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes * HARD_LIMIT_FACTOR)
+        sock.setsockopt(zmq.SNDHWM, 100_000)
+        sock.bind(self.config.address)
+        return sock
+
+    # ---- agent socket ----
+    def _on_frames(self, frames: list[bytes]) -> None:
+        identity, rest = frames[0], frames[1:]
+        delim = [b""] if rest and rest[0] == b"" and len(rest) >= 2 else []
+        body = rest[len(delim):]
+        send = self._sender(identity, delim)
+        peer = identity.hex()
+        if len(body) != 1:
+            self.dispatch.reject_frames(send, len(body), peer)
+            return
+        self.dispatch.handle(body[0], send, peer)
+
+    def _sender(self, identity: bytes, delim: list[bytes]):
+        def send(msg: dict) -> None:
+            try:
+                self.sock.send_multipart([identity, *delim, pack(msg)], zmq.NOBLOCK)
+            except zmq.ZMQError as exc:  # peer gone or its queue full: its loss only
+                log.warning("reply to %s dropped: %s", identity.hex(), exc)
+
+        return send
+
+    # ---- agents ----
+    def retire_agent(self, rec: AgentRecord, state: str, code: int | None) -> int:
+        """The one exit path: cancel requests, free memory and snapshots, drop the token."""
+        if not self.procs.retire(rec, state, code):
+            return 0
+        num_cancelled = self.llm.on_agent_exit(rec.name)
+        self.services.on_agent_exit(rec.name)
+        log.info("agent %s (id %d, pid %s) %s, code %s; %d requests cancelled",
+                 rec.name, rec.agent_id, rec.pid, state, code, num_cancelled)
+        return num_cancelled
+
+    def reap_dead_agents(self) -> None:
+        for rec in self.procs.find_dead():
+            self.retire_agent(rec, "killed", None)
+
+    def check_integrity(self) -> None:
+        self.procs.check_integrity()
+        self.services.check_integrity()
+        self.llm.check_integrity()
+
+    def info(self) -> dict[str, Any]:
+        return {"address": self.config.address, "state_dir": str(self.config.state_dir)}
+
+    # ---- lifecycle ----
+    def run(self) -> None:
+        self.llm.start()
+        log.info("kernel serving on %s (state %s)", self.config.address, self.config.state_dir)
+        self.loop.run()
+
+    def shutdown(self) -> None:
+        """One shutdown path: agents retired, workers and tool runners stopped, sockets closed."""
+        for rec in self.procs.live():
+            self.retire_agent(rec, "killed", None)
+        self.llm.close()
+        self.services.close()
+        self.loop.remove_reader(self.sock)
+        self.sock.close(linger=0)
+        self.loop.close()

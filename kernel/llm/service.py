@@ -1,0 +1,238 @@
+"""LLMService: llm.* requests from agents -> scheduler core -> worker plans -> replies.
+
+Contract: kernel main thread only. Data flows one way: a submission goes to the scheduler; a
+worker that is idle gets the scheduler's next plan; a plan_done updates the scheduler, whose
+finished requests are answered here. The scheduler owns request state; this class owns the
+Deferred replies, the prompt codec and the worker pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kernel.context import DEFERRED, CallContext, Deferred
+from kernel.llm.metrics import History
+from kernel.llm.prompt import PromptCodec, Window
+from kernel.llm.sched_adapter import SchedulerAdapter
+from kernel.llm.workers import WorkerEvents, WorkerHandle, WorkerPool
+from syscalls.errors import ErrorCode, SyscallError
+
+if TYPE_CHECKING:
+    from kernel.kernel import Kernel
+
+log = logging.getLogger("aiosim.llm")
+
+PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "num_beams", "length_penalty",
+              "early_stopping", "stop", "stop_token_ids")
+
+
+@dataclass(slots=True)
+class Submission:
+    """A validated llm.generate call, possibly waiting for the model to load."""
+
+    rid: str
+    agent: str
+    args: dict
+    arrival_s: float
+    reply: Deferred | None  # None for internal requests (summaries)
+    on_done: Any = None  # internal continuation: fn(result dict) for summaries
+    prompt_ids: list[int] = field(default_factory=list)
+
+
+class LLMService:
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.config = kernel.config
+        self.pool = WorkerPool(self.config, kernel.loop, WorkerEvents(self._on_ready, self._on_message, self._on_dead))
+        self.codec: PromptCodec | None = None
+        self.sched: SchedulerAdapter | None = None
+        self.unready: list[Submission] = []  # arrived before any worker was ready
+        self.live: dict[str, Submission] = {}
+        self.history = History()
+        self._counters: dict[str, int] = {}
+
+    def start(self) -> None:
+        self.pool.start()
+
+    # ---- from handlers ----
+    def submit(self, ctx: CallContext, args: dict) -> object:
+        if self.config.num_workers == 0:
+            raise SyscallError(ErrorCode.UNAVAILABLE, "this kernel runs no workers (--workers 0): llm.* is unavailable")
+        rid = self._request_id(ctx.caller, args["request_id"])
+        sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer())
+        self.live[rid] = sub
+        if self.sched is None:
+            self.unready.append(sub)
+        else:
+            self._admit(sub)
+        return DEFERRED
+
+    def _request_id(self, agent: str, label: str | None) -> str:
+        if label is None:
+            n = self._counters.get(agent, 0)
+            self._counters[agent] = n + 1
+            label = f"{agent}/{n}"
+        rid = label if label.startswith(f"{agent}/") else f"{agent}/{label}"
+        if rid in self.live:
+            raise SyscallError(ErrorCode.ALREADY_EXISTS, f"request '{rid}' is still in flight")
+        return rid
+
+    def _admit(self, sub: Submission) -> None:
+        """Tokenize, apply the context policy, hand to the scheduler; errors fail this request only."""
+        try:
+            ids = self.codec.encode(sub.args["prompt"])
+            max_new = sub.args["max_new_tokens"]
+            if not self.codec.fits(len(ids), max_new):
+                policy = sub.args["context_policy"]
+                if policy == "error":
+                    raise self.codec.too_long(len(ids), max_new)
+                if policy == "truncate":
+                    ids = self.codec.truncate(sub.args["prompt"], max_new)
+                else:
+                    self._start_summary(sub, ids)
+                    return
+            self._enqueue(sub, ids)
+        except SyscallError as err:
+            self._fail(sub.rid, err.code, err.message)
+
+    def _enqueue(self, sub: Submission, ids: list[int]) -> None:
+        sub.prompt_ids = ids
+        params = {k: sub.args[k] for k in PARAM_KEYS}
+        if params["seed"] is None:
+            params["seed"] = _stable_seed(sub.rid)
+        self.sched.submit(sub.rid, sub.agent, ids, params, sub.args["priority"], sub.arrival_s)
+        self._kick()
+
+    def _start_summary(self, sub: Submission, ids: list[int]) -> None:
+        from kernel.llm.summary import summary_submission
+
+        internal = summary_submission(self, sub, ids)
+        self.live[internal.rid] = internal
+        self._enqueue(internal, internal.prompt_ids)
+
+    def cancel(self, agent: str, label: str) -> bool:
+        rid = label if label.startswith(f"{agent}/") else f"{agent}/{label}"
+        if rid not in self.live:
+            raise SyscallError(ErrorCode.NOT_FOUND, f"no request '{rid}' in flight")
+        self._cancel(rid, "cancelled by llm.cancel")
+        return True
+
+    def _cancel(self, rid: str, why: str) -> None:
+        if self.sched is not None:
+            self.sched.cancel(rid, self.pool)
+        self._fail(rid, ErrorCode.CANCELLED, why)
+        summary = self.live.get(f"{rid}#summary")
+        if summary is not None:
+            self._cancel(summary.rid, why)
+
+    def on_agent_exit(self, agent: str) -> int:
+        rids = [s.rid for s in self.live.values() if s.agent == agent and s.reply is not None]
+        for rid in rids:
+            self._cancel(rid, f"agent {agent} exited")
+        self.unready = [s for s in self.unready if s.agent != agent]
+        return len(rids)
+
+    def num_active(self, agent: str) -> int:
+        return sum(1 for s in self.live.values() if s.agent == agent)
+
+    # ---- worker events ----
+    def _on_ready(self, w: WorkerHandle) -> None:
+        if self.sched is None:
+            m = w.model
+            self.codec = PromptCodec(m["model_dir"], Window(m["max_context"], m["vocab_size"]))
+            self.sched = SchedulerAdapter(self.config, m["kv_bytes_per_token"], self.history)
+        self.sched.add_worker(w.worker_id)
+        pending, self.unready = self.unready, []
+        for sub in pending:
+            self._admit(sub)
+        self._kick()
+
+    def _on_message(self, w: WorkerHandle, msg: dict) -> None:
+        if msg.get("type") != "plan_done" or msg.get("plan_id") != w.plan_id:
+            log.warning("unexpected message from worker %d: %r", w.worker_id, msg.get("type"))
+            return
+        w.plan_id = None
+        outcome = self.sched.on_plan_done(w.worker_id, msg)
+        self._deliver(outcome)
+        self._kick()
+
+    def _on_dead(self, w: WorkerHandle, why: str) -> None:
+        if self.sched is None:
+            return
+        for rid in self.sched.remove_worker(w.worker_id):
+            self._fail(rid, ErrorCode.WORKER_FAILED, why)
+        self._kick()
+
+    def _kick(self) -> None:
+        """Give every idle worker its next plan."""
+        if self.sched is None:
+            return
+        for w in self.pool.idle():
+            plan = self.sched.next_plan(w.worker_id)
+            if plan is None:
+                continue
+            if self.pool.send(w.worker_id, plan):
+                w.plan_id = plan["plan_id"]
+
+    def _deliver(self, outcome: Any) -> None:
+        for rid, token_ids in outcome.streamed:
+            sub = self.live.get(rid)
+            if sub is not None and sub.reply is not None and sub.args["stream"] and token_ids:
+                sub.reply.stream({"request_id": rid, "token_ids": token_ids, "text": self.codec.decode(token_ids)})
+        for done in outcome.finished:
+            self._finish(done)
+        for rid, code, message in outcome.failed:
+            self._fail(rid, code, message)
+
+    def _finish(self, done: dict) -> None:
+        sub = self.live.pop(done["rid"], None)
+        if sub is None:
+            return
+        ids = done["output_ids"]
+        result = {"request_id": sub.rid, "text": self.codec.decode(ids), "token_ids": ids,
+                  "finish_reason": done["finish_reason"], "prompt_tokens": len(sub.prompt_ids),
+                  "timing": done["timing"]}
+        if sub.on_done is not None:
+            sub.on_done(result)
+        elif sub.reply is not None:
+            sub.reply.ok(result)
+
+    def _fail(self, rid: str, code: ErrorCode | str, message: str) -> None:
+        sub = self.live.pop(rid, None)
+        if sub is None:
+            return
+        log.info("request %s failed: %s: %s", rid, ErrorCode(code).value, message)
+        if sub.on_done is not None:
+            sub.on_done(SyscallError(code, message))
+        elif sub.reply is not None:
+            sub.reply.error(code, message)
+
+    # ---- introspection and lifecycle ----
+    def stats(self, agent: str | None) -> dict:
+        workers = [w.to_wire() for w in self.pool.workers.values()]
+        base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers}
+        return {**base, **self.history.to_wire(agent, self.sched.active_timelines(agent) if self.sched else [])}
+
+    def sched_config(self) -> dict:
+        c = self.config
+        return {"quantum": c.quantum, "max_batch": c.max_batch, "kv_budget_bytes": c.kv_budget_bytes,
+                "preempt": c.preempt, "num_workers": c.num_workers, "model": c.model}
+
+    def check_integrity(self) -> None:
+        if self.sched is not None:
+            self.sched.check_integrity()
+            assert set(self.sched.live_rids()) <= set(self.live), "scheduler holds a request nobody waits for"
+
+    def close(self) -> None:
+        for rid in list(self.live):
+            self._fail(rid, ErrorCode.UNAVAILABLE, "kernel shutting down")
+        self.pool.close()
+
+
+def _stable_seed(rid: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(rid.encode(), digest_size=8).digest(), "little") >> 1

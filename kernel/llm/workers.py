@@ -1,0 +1,151 @@
+"""Worker processes as seen from the kernel: spawn, ready ack, heartbeats, death, respawn.
+
+Contract: used only from the kernel main thread. A worker is "idle" when it is ready and has no
+plan outstanding; the LLM service gives it the next plan. KV bytes never come through here.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import zmq
+
+from kernel.config import KernelConfig
+from kernel.loop import EventLoop, drain
+from syscalls.codec import pack, unpack
+
+log = logging.getLogger("aiosim.workers")
+
+MAX_RESPAWNS = 3
+
+
+@dataclass(slots=True)
+class WorkerHandle:
+    worker_id: int
+    proc: subprocess.Popen
+    started_s: float
+    is_ready: bool = False
+    last_seen_s: float = 0.0
+    plan_id: int | None = None  # outstanding plan, if any
+    model: dict = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def is_idle(self) -> bool:
+        return self.is_ready and self.plan_id is None
+
+    def to_wire(self) -> dict:
+        return {"worker_id": self.worker_id, "pid": self.pid, "is_ready": self.is_ready,
+                "plan_id": self.plan_id, "model_id": self.model.get("model_id")}
+
+
+@dataclass(slots=True)
+class WorkerEvents:
+    on_ready: Callable[[WorkerHandle], None]
+    on_message: Callable[[WorkerHandle, dict], None]
+    on_dead: Callable[[WorkerHandle, str], None]
+
+
+class WorkerPool:
+    def __init__(self, config: KernelConfig, loop: EventLoop, events: WorkerEvents) -> None:
+        self.config = config
+        self.events = events
+        self.workers: dict[int, WorkerHandle] = {}
+        self.num_respawns = 0
+        self.sock = loop.ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self.sock.bind(config.ipc("workers.sock"))
+        self.loop = loop
+        loop.add_reader(self.sock, lambda s: drain(s, self._on_frames))
+        loop.call_every(0.5, self._watch)
+
+    def start(self) -> None:
+        for wid in range(self.config.num_workers):
+            self._spawn(wid)
+
+    def _spawn(self, wid: int) -> None:
+        cfg = self.config
+        cmd = [sys.executable, "-m", "workers", "--worker-id", str(wid), "--kernel", cfg.ipc("workers.sock"),
+               "--state-dir", str(cfg.state_dir), "--model", cfg.model, "--threads", str(cfg.worker_threads),
+               "--on-invalid", cfg.on_invalid_snapshot]
+        log_path = cfg.state_dir / f"worker-{wid}.log"
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        now = time.monotonic()
+        self.workers[wid] = WorkerHandle(wid, proc, now, last_seen_s=now)
+        log.info("worker %d starting (pid %d), log %s", wid, proc.pid, log_path)
+
+    def send(self, wid: int, msg: dict) -> bool:
+        try:
+            self.sock.send_multipart([b"w%d" % wid, pack(msg)], zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError as exc:
+            log.error("send to worker %d failed: %s", wid, exc)
+            return False
+
+    def idle(self) -> list[WorkerHandle]:
+        return [w for w in self.workers.values() if w.is_idle]
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        ident, payload = frames[0], frames[-1]
+        try:
+            wid = int(ident[1:])
+            msg = unpack(payload)
+        except Exception:
+            log.error("junk from worker socket identity %r", ident)
+            return
+        w = self.workers.get(wid)
+        if w is None or not isinstance(msg, dict):
+            return
+        w.last_seen_s = time.monotonic()
+        kind = msg.get("type")
+        if kind == "ready":
+            w.is_ready, w.model = True, msg.get("model", {})
+            log.info("worker %d ready (pid %d, model %s)", wid, w.pid, w.model.get("model_id"))
+            self.events.on_ready(w)
+        elif kind != "heartbeat":
+            self.events.on_message(w, msg)
+
+    def _watch(self) -> None:
+        now = time.monotonic()
+        for w in list(self.workers.values()):
+            code = w.proc.poll()
+            if code is not None:
+                self._declare_dead(w, f"worker {w.worker_id} exited with code {code}")
+            elif w.is_ready and now - w.last_seen_s > self.config.worker_timeout_s:
+                w.proc.kill()
+                w.proc.wait()
+                self._declare_dead(w, f"worker {w.worker_id} silent for {now - w.last_seen_s:.1f} s; killed")
+
+    def _declare_dead(self, w: WorkerHandle, why: str) -> None:
+        log.error(why)
+        del self.workers[w.worker_id]
+        self.events.on_dead(w, why)
+        if self.num_respawns < MAX_RESPAWNS:
+            self.num_respawns += 1
+            self._spawn(w.worker_id)
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Ask every worker to exit, wait, then kill stragglers. Leaves no processes."""
+        for w in self.workers.values():
+            self.send(w.worker_id, {"type": "shutdown"})
+        deadline = time.monotonic() + timeout_s
+        for w in self.workers.values():
+            try:
+                w.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("worker %d did not exit; killing", w.worker_id)
+                w.proc.kill()
+                w.proc.wait()
+        self.workers.clear()
+        self.loop.remove_reader(self.sock)
+        self.sock.close(linger=0)

@@ -1,0 +1,44 @@
+"""Everything that must derive from the one syscall list does."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from agents.sdk import Client
+from kernel.dispatch import build_table
+from syscalls.docgen import BEGIN, END, render
+from syscalls.table import SYSCALLS, method_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_syscall_has_a_handler():
+    table = build_table()
+    assert set(table) == set(SYSCALLS)
+
+
+def test_sdk_has_a_typed_method_per_syscall():
+    for name, spec in SYSCALLS.items():
+        method = getattr(Client, method_name(name))
+        params = inspect.signature(method).parameters
+        assert [p for p in params if p != "self"] == [f.name for f in spec.args]
+        assert spec.doc in method.__doc__
+
+
+def test_protocol_doc_reference_is_current():
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    assert BEGIN in doc and END in doc
+    generated = doc[doc.index(BEGIN): doc.index(END) + len(END)] + "\n"
+    assert generated == render(), "run: python -m syscalls.docgen --write docs/protocol.md"
+    for name in SYSCALLS:
+        assert f"### `{name}`" in doc
+
+
+def test_agents_package_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, agents.sdk, agents.runtime, kernel.cli; "
+            "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
