@@ -1,0 +1,181 @@
+"""WorkerEngine: executes kernel plans against resident requests (pure apart from the model
+and the SnapshotStore; no sockets). The process loop (workers/process.py) is thin over it.
+
+Contract: one engine per worker process, called from its main loop only. An error on one
+request becomes that request's `{code, message}` and never escapes `execute_plan`.
+Message shapes: docs/architecture.md (EvictResult, LoadResult, SeqResult, plan_done).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from syscalls.errors import ErrorCode, SyscallError
+from workers.decoder import Decoder
+from workers.model import LoadedModel
+from workers.params import GenParams
+from workers.restore import swap_in, swap_out
+from workers.results import load_result, seq_error, seq_result
+from workers.state import SeqState
+from workers.store import SnapshotStore
+
+OnStep = Callable[[], None]
+
+
+@dataclass(slots=True)
+class EngineConfig:
+    worker_id: int = 0
+    max_batch_rows: int = 16  # beam requests count num_beams rows
+    on_invalid: str = "error"  # or "recompute"
+    record_scores: bool = False  # tests only: per-step logit digests in SeqResult.step_scores
+
+
+def guarded(fn: Callable[[], Any]) -> tuple[Any, dict | None]:
+    """Run fn; turn any exception into a wire error (INTERNAL for unexpected ones)."""
+    try:
+        return fn(), None
+    except SyscallError as exc:
+        return None, exc.to_wire()
+    except Exception as exc:  # one request's bug must not kill the worker
+        traceback.print_exc(file=sys.stderr)
+        return None, {"code": ErrorCode.INTERNAL.value, "message": f"{type(exc).__name__}: {exc}"}
+
+
+class WorkerEngine:
+    def __init__(self, loaded: LoadedModel, store: SnapshotStore, config: EngineConfig | None = None):
+        self.config = config or EngineConfig()
+        self.loaded = loaded
+        self.store = store
+        self.decoder = Decoder(loaded, record_scores=self.config.record_scores)
+        self.fingerprint = loaded.info.fingerprint
+        self.resident: dict[Any, SeqState] = {}
+
+    def execute_plan(self, plan: dict, on_step: OnStep | None = None) -> dict:
+        tick = on_step or (lambda: None)
+        t_start = time.time()
+        evicted = [self._each(self.evict, spec, tick) for spec in plan.get("evict") or []]
+        load_errors: dict[Any, dict] = {}
+        loaded = [self._each(lambda s: self.load(s, load_errors), spec, tick) for spec in plan.get("load") or []]
+        results = self.decode(list(plan.get("decode") or []), int(plan.get("steps") or 0), tick, load_errors)
+        return {
+            "type": "plan_done", "worker_id": self.config.worker_id, "plan_id": plan.get("plan_id"),
+            "t_start": t_start, "t_end": time.time(), "evicted": evicted, "loaded": loaded,
+            "results": results,
+        }
+
+    @staticmethod
+    def _each(fn: Callable[[dict], dict], spec: dict, tick: OnStep) -> dict:
+        result = fn(spec)
+        tick()
+        return result
+
+    # -- evict -----------------------------------------------------------------------------
+    def evict(self, spec: dict) -> dict:
+        """EvictResult. On failure the request stays resident (nothing is lost)."""
+        rid, t0 = spec.get("rid"), time.perf_counter()
+        nbytes, error = guarded(lambda: self._evict(rid, spec.get("mode", "swap")))
+        return {"rid": rid, "snapshot_bytes": nbytes or 0, "t_s": time.perf_counter() - t0, "error": error}
+
+    def _evict(self, rid: Any, mode: str) -> int:
+        state = self._resident(rid)
+        nbytes = swap_out(self.store, state, mode, self.fingerprint)
+        del self.resident[rid]
+        return nbytes
+
+    # -- load ------------------------------------------------------------------------------
+    def load(self, spec: dict, load_errors: dict[Any, dict] | None = None) -> dict:
+        rid, mode, t0 = spec.get("rid"), spec.get("mode"), time.perf_counter()
+        done, error = guarded(lambda: self._load(rid, mode, spec))
+        if error is not None and load_errors is not None:
+            load_errors[rid] = error
+        state, how, prefilled = done if done else (None, None, 0)
+        return load_result(rid, mode, state, how, prefilled, time.perf_counter() - t0, error)
+
+    def _load(self, rid: Any, mode: str, spec: dict) -> tuple[SeqState, str, int]:
+        if rid in self.resident:
+            raise SyscallError(ErrorCode.ALREADY_EXISTS, f"request {rid!r} is already resident")
+        if mode == "prefill":
+            params = GenParams.from_wire(spec.get("params"))
+            state = self.decoder.prefill(rid, list(spec.get("prompt_ids") or []), params)
+            how, prefilled = "prefill", len(state.prompt_ids)
+        elif mode == "restore":
+            state, how = swap_in(self.store, self.decoder, rid, self.config.on_invalid)
+            prefilled = 0 if how == "swap" else state.num_tokens * state.num_rows
+            self.store.delete(rid)  # resident again: no live snapshot
+        else:
+            raise SyscallError(ErrorCode.INVALID_ARGUMENT, f"load mode {mode!r}")
+        state.step_scores = [] if self.config.record_scores else None
+        self.resident[rid] = state
+        return state, how, prefilled
+
+    # -- decode ----------------------------------------------------------------------------
+    def decode(
+        self, rids: list[Any], steps: int, tick: OnStep, load_errors: dict[Any, dict] | None = None
+    ) -> list[dict]:
+        load_errors = load_errors or {}
+        rids = list(dict.fromkeys(rids))
+        results: dict[Any, dict] = {}
+        for rid in rids:
+            if rid not in self.resident:
+                results[rid] = seq_error(rid, load_errors.get(rid) or self._not_resident(rid))
+        live = [self.resident[r] for r in rids if r in self.resident]
+        for chunk in self._chunks(live):
+            results.update(self._decode_chunk(chunk, steps, tick))
+        return [results[r] for r in rids]
+
+    def _chunks(self, states: list[SeqState]) -> list[list[SeqState]]:
+        chunks: list[list[SeqState]] = [[]]
+        rows = 0
+        for state in states:
+            need = max(state.params.num_beams, 1)
+            if chunks[-1] and rows + need > self.config.max_batch_rows:
+                chunks.append([])
+                rows = 0
+            chunks[-1].append(state)
+            rows += need
+        return [c for c in chunks if c]
+
+    def _decode_chunk(self, chunk: list[SeqState], steps: int, tick: OnStep) -> dict[Any, dict]:
+        before = {s.rid: (len(s.seqs[0]), s.num_steps) for s in chunk}
+        _, error = guarded(lambda: self.decoder.decode(chunk, steps, tick))
+        results = {}
+        for state in chunk:
+            if error is not None:  # state may be half-stepped: forget it
+                self.free([state.rid])
+                results[state.rid] = seq_error(state.rid, error)
+                continue
+            results[state.rid] = seq_result(state, *before[state.rid])
+            if state.step_scores is not None:
+                state.step_scores = []
+            if state.is_finished:
+                self.free([state.rid])
+        return results
+
+    # -- free / helpers --------------------------------------------------------------------
+    def free(self, rids: list[Any]) -> None:
+        """Forget requests: drop resident state and delete all their LMDB entries."""
+        for rid in rids:
+            self.resident.pop(rid, None)
+            self.store.delete(rid)
+
+    def _resident(self, rid: Any) -> SeqState:
+        if rid not in self.resident:
+            raise self._not_resident_error(rid)
+        return self.resident[rid]
+
+    def _not_resident_error(self, rid: Any) -> SyscallError:
+        return SyscallError(ErrorCode.NOT_FOUND, f"request {rid!r} is not resident on worker {self.config.worker_id}")
+
+    def _not_resident(self, rid: Any) -> dict:
+        return self._not_resident_error(rid).to_wire()
+
+    def check_integrity(self) -> None:
+        """Resident requests are unfinished, hold a cache, and have no live snapshot."""
+        for rid, state in self.resident.items():
+            assert not state.is_finished and state.cache is not None, rid
+            assert self.store.count_entries(rid) == 0, f"resident {rid!r} still has a snapshot"

@@ -1,0 +1,143 @@
+"""Snapshot format: a SeqState <-> (one small meta value, one value per tensor), checked.
+
+meta value = codec.pack({"body": bytes, "crc32": int}); body = codec.pack of the dict built in
+`meta_body` (format version, fingerprint, params, token ids, beams, RNG state, step counter and
+a table of tensors with dtype, shape, nbytes and crc32). Tensors: `t/logits` (pending logits)
+and, in swap mode only, `t/k<layer>` / `t/v<layer>` ([rows, kv_heads, seq, head_dim]).
+Anything that does not check out raises SyscallError(SNAPSHOT_INVALID): never a silently
+wrong continuation.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from syscalls import codec
+from syscalls.errors import ErrorCode, SyscallError
+from workers.kvcache import cache_layers
+from workers.params import GenParams
+from workers.sampling import generator_state
+from workers.state import Hypothesis, SeqState
+
+FORMAT_VERSION = 1
+MODES = ("swap", "drop")
+
+
+@dataclass(slots=True)
+class TensorEntry:
+    name: str
+    dtype: str
+    shape: list[int]
+    nbytes: int
+    crc32: int
+    data: np.ndarray | None = None  # uint8 bytes; absent in a table read back from meta
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype, "shape": self.shape, "nbytes": self.nbytes, "crc32": self.crc32}
+
+
+def invalid(message: str) -> SyscallError:
+    return SyscallError(ErrorCode.SNAPSHOT_INVALID, message)
+
+
+# -- encode ----------------------------------------------------------------------------------
+def tensor_entry(name: str, tensor: torch.Tensor) -> TensorEntry:
+    data = tensor.detach().contiguous().cpu().view(torch.uint8).reshape(-1).numpy()
+    dtype = str(tensor.dtype).removeprefix("torch.")
+    return TensorEntry(name, dtype, list(tensor.shape), int(data.nbytes), zlib.crc32(data), data)
+
+
+def state_tensors(state: SeqState, mode: str) -> list[TensorEntry]:
+    entries = [tensor_entry("t/logits", state.pending_logits)]
+    if mode == "swap":
+        assert state.cache is not None, "swap needs a resident cache"
+        for i, (keys, values) in enumerate(cache_layers(state.cache)):
+            entries += [tensor_entry(f"t/k{i}", keys), tensor_entry(f"t/v{i}", values)]
+    return entries
+
+
+def meta_body(state: SeqState, mode: str, fingerprint: dict, tensors: list[TensorEntry]) -> dict:
+    return {
+        "format": FORMAT_VERSION, "mode": mode, "rid": state.rid, "fingerprint": fingerprint,
+        "params": state.params.to_wire(), "prompt_ids": state.prompt_ids, "seqs": state.seqs,
+        "seed": state.seed, "num_steps": state.num_steps,
+        "generator_state": None if state.generator is None else generator_state(state.generator),
+        "beam_scores": None if state.beam_scores is None else state.beam_scores.cpu().numpy().tobytes(),
+        "finished_hyps": [[h.score, h.sum_logprob, h.ids, h.reason] for h in state.finished_hyps],
+        "tensors": [t.to_wire() for t in tensors],
+    }
+
+
+def encode(state: SeqState, mode: str, fingerprint: dict) -> list[tuple[str, Any]]:
+    """(name, bytes-like) entries of a snapshot, meta first."""
+    if mode not in MODES:
+        raise SyscallError(ErrorCode.INVALID_ARGUMENT, f"evict mode {mode!r} not in {MODES}")
+    tensors = state_tensors(state, mode)
+    body = codec.pack(meta_body(state, mode, fingerprint, tensors))
+    meta = codec.pack({"body": body, "crc32": zlib.crc32(body)})
+    return [("meta", meta)] + [(t.name, t.data) for t in tensors]
+
+
+# -- decode ----------------------------------------------------------------------------------
+def decode_meta(raw: bytes | None) -> dict:
+    if raw is None:
+        raise invalid("no snapshot")
+    try:
+        outer = codec.unpack(raw)
+        body = outer["body"]
+        if zlib.crc32(body) != outer["crc32"]:
+            raise invalid("snapshot metadata checksum mismatch")
+        meta = codec.unpack(body)
+    except SyscallError as exc:
+        raise invalid(f"snapshot metadata unreadable: {exc.message}") from None
+    except (KeyError, TypeError) as exc:
+        raise invalid(f"snapshot metadata malformed: {exc}") from None
+    if meta.get("format") != FORMAT_VERSION:
+        raise invalid(f"snapshot format {meta.get('format')} != {FORMAT_VERSION}")
+    return meta
+
+
+def check_fingerprint(meta: dict, fingerprint: dict) -> None:
+    theirs = meta.get("fingerprint") or {}
+    diff = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
+    if diff:
+        raise invalid("fingerprint mismatch on " + ", ".join(f"{k}: {theirs.get(k)!r} != {fingerprint.get(k)!r}" for k in diff))
+
+
+def tensor_table(meta: dict) -> list[TensorEntry]:
+    return [TensorEntry(t["name"], t["dtype"], list(t["shape"]), t["nbytes"], t["crc32"]) for t in meta["tensors"]]
+
+
+def decode_tensor(entry: TensorEntry, data: np.ndarray | None, device: torch.device) -> torch.Tensor:
+    """Checks length and crc32 of `data` (a private uint8 copy) before trusting it."""
+    if data is None:
+        raise invalid(f"snapshot value {entry.name} is missing")
+    if data.nbytes != entry.nbytes or zlib.crc32(data) != entry.crc32:
+        raise invalid(f"snapshot value {entry.name} fails its checksum")
+    dtype = getattr(torch, entry.dtype)
+    return torch.from_numpy(data).view(dtype).reshape(entry.shape).to(device)
+
+
+def state_from_meta(meta: dict, device: torch.device) -> SeqState:
+    """Everything but cache and pending logits (the caller fills those)."""
+    from workers.sampling import restore_generator
+
+    try:
+        beam = meta["beam_scores"]
+        gen = meta["generator_state"]
+        return SeqState(
+            rid=meta["rid"], params=GenParams.from_wire(meta["params"]),
+            prompt_ids=list(meta["prompt_ids"]), seqs=[list(s) for s in meta["seqs"]],
+            pending_logits=torch.empty(0), cache=None, seed=int(meta["seed"]),
+            generator=None if gen is None else restore_generator(gen, device),
+            beam_scores=None if beam is None else torch.frombuffer(bytearray(beam), dtype=torch.float32).to(device),
+            finished_hyps=[Hypothesis(h[0], h[1], list(h[2]), h[3]) for h in meta["finished_hyps"]],
+            num_steps=int(meta["num_steps"]),
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError, SyscallError) as exc:
+        raise invalid(f"snapshot metadata inconsistent: {exc}") from None

@@ -1,0 +1,119 @@
+"""SnapshotStore: the worker side of STATE/snapshots.lmdb.
+
+Layout: key = codec.pack(rid) + b"\\0" + name. `meta` holds one small codec value; every large
+tensor is its own value (`t/<name>`), so one request's entries are a contiguous key range
+(msgpack encodings are prefix-free, so no rid's range overlaps another's).
+One Environment per process (open it after spawn); any worker may read what another wrote.
+The map doubles on MapFullError; a map grown by another process is adopted on MapResizedError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lmdb
+import numpy as np
+
+from syscalls import codec
+
+T = TypeVar("T")
+DEFAULT_MAP_BYTES = 1 << 30
+META = "meta"
+
+
+def rid_prefix(rid: Any) -> bytes:
+    return codec.pack(rid) + b"\0"
+
+
+def entry_key(rid: Any, name: str) -> bytes:
+    return rid_prefix(rid) + name.encode()
+
+
+class SnapshotStore:
+    """Owned by one process. `sync=False`: snapshots need not survive a machine crash."""
+
+    def __init__(self, path: str | Path, map_bytes: int = DEFAULT_MAP_BYTES, sync: bool = False):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self.path = str(path)
+        self.env = lmdb.open(
+            self.path, map_size=map_bytes, subdir=True, sync=sync, metasync=sync,
+            readahead=False, meminit=False, max_dbs=0,
+        )
+
+    def close(self) -> None:
+        self.env.close()
+
+    # -- writes ----------------------------------------------------------------------------
+    def put_entries(self, rid: Any, entries: Iterable[tuple[str, Any]]) -> int:
+        """Replace all entries of `rid` atomically; values are bytes-like. Returns bytes written."""
+        items = [(entry_key(rid, name), value) for name, value in entries]
+
+        def write(txn: lmdb.Transaction) -> int:
+            _delete_prefix(txn, rid_prefix(rid))
+            for key, value in items:
+                txn.put(key, value)
+            return sum(memoryview(v).nbytes for _, v in items)
+
+        return self._write(write)
+
+    def delete(self, rid: Any) -> int:
+        """Delete every entry of `rid`; returns how many there were."""
+        return self._write(lambda txn: _delete_prefix(txn, rid_prefix(rid)))
+
+    def _write(self, body: Callable[[lmdb.Transaction], T]) -> T:
+        while True:
+            try:
+                with self._begin(write=True) as txn:
+                    return body(txn)
+            except lmdb.MapFullError:
+                self.env.set_mapsize(self.env.info()["map_size"] * 2)
+
+    def _begin(self, write: bool = False, buffers: bool = False) -> lmdb.Transaction:
+        try:
+            return self.env.begin(write=write, buffers=buffers)
+        except lmdb.MapResizedError:
+            self.env.set_mapsize(0)  # adopt the size another process grew the map to
+            return self.env.begin(write=write, buffers=buffers)
+
+    # -- reads -----------------------------------------------------------------------------
+    def get_meta(self, rid: Any) -> bytes | None:
+        with self._begin() as txn:
+            return txn.get(entry_key(rid, META))
+
+    def get_arrays(self, rid: Any, names: list[str]) -> dict[str, np.ndarray | None]:
+        """Private, writable uint8 copies of the named values (None where missing)."""
+        out: dict[str, np.ndarray | None] = {}
+        with self._begin(buffers=True) as txn:
+            for name in names:
+                view = txn.get(entry_key(rid, name))
+                out[name] = None if view is None else np.frombuffer(view, dtype=np.uint8).copy()
+        return out
+
+    def count_entries(self, rid: Any | None = None) -> int:
+        with self._begin() as txn:
+            if rid is None:
+                return int(txn.stat()["entries"])
+            return sum(1 for _ in _keys_with_prefix(txn.cursor(), rid_prefix(rid)))
+
+    def all_keys(self) -> list[bytes]:
+        """Every key in the store (debugging / integrity checks)."""
+        with self._begin() as txn:
+            return [bytes(k) for k in txn.cursor().iternext(keys=True, values=False)]
+
+
+def _keys_with_prefix(cursor: lmdb.Cursor, prefix: bytes) -> Iterable[bytes]:
+    if not cursor.set_range(prefix):
+        return
+    for key in cursor.iternext(keys=True, values=False):
+        if not bytes(key).startswith(prefix):
+            return
+        yield bytes(key)
+
+
+def _delete_prefix(txn: lmdb.Transaction, prefix: bytes) -> int:
+    keys = list(_keys_with_prefix(txn.cursor(), prefix))
+    for key in keys:
+        txn.delete(key)
+    return len(keys)
