@@ -1,0 +1,243 @@
+"""Drives a Scheduler against SimCluster the way the kernel's event loop would, and checks
+the outcome of every request plus the liveness bounds stated in the policies' docstrings."""
+
+from __future__ import annotations
+
+import itertools
+
+from kernel.scheduler import (
+    Completion,
+    PlanResult,
+    RequestTooLarge,
+    SchedConfig,
+    SeqRequest,
+    SeqState,
+    make_scheduler,
+)
+from tests.scheduler.sim import FakeClock, SimCluster
+
+BPT = 2
+STEP_S = 0.001
+
+
+class Harness:
+    def __init__(self, config: SchedConfig, num_workers: int):
+        self.config = config
+        self.clock = FakeClock()
+        self.sched = make_scheduler(config, BPT)
+        self.sim = SimCluster(BPT, STEP_S, config.kv_budget_bytes, self.clock)
+        self.worker_ids = itertools.count()
+        self.inflight: dict[int, dict] = {}
+        self.expected: dict[str, int] = {}  # rid -> tokens it must finish with
+        self.completed: dict[str, Completion] = {}
+        self.cancelled: set[str] = set()
+        self.killed_rids: set[str] = set()
+        self.num_rids = 0
+        self.bounds = BoundTracker(self)
+        for _ in range(num_workers):
+            self.add_worker()
+
+    # -- kernel-like actions ---------------------------------------------------------------
+    def add_worker(self) -> int:
+        wid = next(self.worker_ids)
+        self.sched.add_worker(wid)
+        self.sim.add_worker(wid)
+        return wid
+
+    def submit(self, agent: str, prompt_len: int, max_new: int, beams: int, priority: int, stop_at: int | None) -> str | None:
+        rid = f"{agent}/{self.num_rids}"
+        self.num_rids += 1
+        req = SeqRequest(rid, agent, self.clock.now, prompt_len, max_new, beams, priority)
+        params = {"max_new_tokens": max_new, "num_beams": beams}
+        need = (prompt_len + max_new) * beams * BPT
+        try:
+            self.sched.submit(req, list(range(prompt_len)), params, self.clock.now)
+        except RequestTooLarge:
+            assert self.config.kv_budget_bytes is not None and need > self.config.kv_budget_bytes
+            return None
+        assert self.config.kv_budget_bytes is None or need <= self.config.kv_budget_bytes
+        if stop_at is not None:
+            self.sim.stop_at[rid] = stop_at
+        self.expected[rid] = max_new if stop_at is None else min(stop_at, max_new)
+        self.bounds.on_requeue(rid)
+        return rid
+
+    def dispatch(self, wid: int) -> bool:
+        if wid in self.inflight or wid not in self.sim.workers:
+            return False
+        eligible = self.bounds.eligible(wid)
+        plan = self.sched.next_plan(wid, self.clock.now)
+        if plan is None:
+            assert not eligible, f"worker {wid} idle while {sorted(eligible)} could run"
+            return False
+        assert plan.decode and len(plan.decode) <= self.config.max_batch
+        self.bounds.on_dispatch(plan, eligible)
+        self.inflight[wid] = plan.to_wire()
+        return True
+
+    def complete(self, wid: int) -> bool:
+        msg = self.inflight.pop(wid, None)
+        if msg is None:
+            return False
+        done = self.sim.execute(wid, msg)
+        self.bounds.before_done(msg)
+        for c in self.sched.on_plan_done(wid, PlanResult.from_wire(done), self.clock.now):
+            self.absorb(c)
+        self.bounds.after_done(msg)
+        return True
+
+    def cancel(self, rid: str) -> None:
+        effect = self.sched.cancel(rid, self.clock.now)
+        assert effect.is_found == (rid in self.expected and rid not in self.completed)
+        if effect.is_found:
+            self.cancelled.add(rid)
+        if effect.completion is not None:
+            self.absorb(effect.completion)
+
+    def kill(self, wid: int) -> None:
+        self.inflight.pop(wid, None)
+        self.sim.kill(wid)
+        for c in self.sched.remove_worker(wid, self.clock.now):
+            self.killed_rids.add(c.request.rid)
+            self.absorb(c)
+        self.bounds.is_valid = False  # re-queued prefills keep old tickets: bounds void
+        self.add_worker()
+
+    def absorb(self, c: Completion) -> None:
+        req = c.request
+        assert req.rid not in self.completed, f"{req.rid} completed twice"
+        self.completed[req.rid] = c
+        if c.needs_free:
+            self.sim.free(c.free_worker, req.rid)
+        if req.state is SeqState.FINISHED:
+            assert req.num_generated == self.expected[req.rid], f"{req.rid}: {req.num_generated} tokens"
+            assert req.output_ids is not None and len(req.output_ids) == self.expected[req.rid]
+            assert req.timeline.num_output_tokens == req.num_generated
+            if self.config.policy == "fifo":
+                assert req.timeline.preemptions == 0, f"fifo preempted {req.rid}"
+        elif req.state is SeqState.CANCELLED:
+            assert req.rid in self.cancelled
+        else:
+            assert req.state is SeqState.FAILED and req.error["code"] == "WORKER_FAILED", req.error
+            assert req.rid in self.killed_rids
+
+    def drain(self, max_rounds: int = 20_000) -> None:
+        """Run every worker until nothing is live; fails on a deadlock."""
+        for _ in range(max_rounds):
+            if not self.sched.requests() and not self.inflight:
+                break
+            progressed = False
+            for wid in list(self.sim.workers):
+                progressed |= self.complete(wid) or self.dispatch(wid)
+            assert progressed, f"deadlock: {[(r.rid, r.state) for r in self.sched.requests()]}"
+            self.check()
+        assert not self.sched.requests(), "drain did not finish"
+        assert set(self.completed) == set(self.expected), "request lost"
+        assert not self.sim.lmdb, f"leaked snapshots {sorted(self.sim.lmdb)}"
+        assert all(not w for w in self.sim.workers.values()), "leaked resident KV"
+
+    # -- invariants ------------------------------------------------------------------------
+    def check(self) -> None:
+        self.sched.check_integrity()
+        live = {r.rid: r for r in self.sched.requests()}
+        assert set(live) | set(self.completed) == set(self.expected), "request lost or invented"
+        assert not set(live) & set(self.completed), "request both live and completed"
+        for req in live.values():
+            self._check_location(req)
+        for rid in self.sim.lmdb:
+            assert rid in live, f"snapshot of {rid} leaked"
+        for wid, seqs in self.sim.workers.items():
+            for rid in seqs:
+                assert rid in live and live[rid].residency in (wid, None), f"{rid} leaked on {wid}"
+
+    def _check_location(self, req: SeqRequest) -> None:
+        """Ground truth (sim) matches the scheduler for every request not in flight."""
+        if req.state is SeqState.RUNNING:
+            return
+        in_lmdb = req.rid in self.sim.lmdb
+        holders = [w for w, seqs in self.sim.workers.items() if req.rid in seqs]
+        if req.state is SeqState.WAITING:
+            assert not in_lmdb and not holders, f"{req.rid}: WAITING but loaded"
+        elif req.has_snapshot:
+            assert in_lmdb and not holders, f"{req.rid}: swapped without exactly one snapshot"
+            assert self.sim.lmdb[req.rid].has_kv == req.is_snapshot_kv
+        else:
+            assert holders == [req.residency] and not in_lmdb, f"{req.rid}: resident mismatch"
+
+
+class BoundTracker:
+    """Counts, for each runnable request, the plans it was eligible for but skipped since
+    its last requeue (rr) or the last boost (mlfq), and checks the docstring bounds."""
+
+    def __init__(self, h: Harness):
+        self.h = h
+        self.is_valid = True
+        self.skips: dict[str, int] = {}
+        self.limit: dict[str, int | None] = {}  # live count the bound is measured from
+        self.num_boosts = 0
+        self.fair_pending: dict[int, tuple[float, set[str]]] = {}
+        self.max_skips_seen = 0
+
+    def eligible(self, wid: int) -> set[str]:
+        return {r.rid for r in self.h.sched.requests() if r.is_runnable and r.residency in (None, wid)}
+
+    def on_requeue(self, rid: str) -> None:
+        policy = self.h.config.policy
+        self.skips[rid] = 0
+        self.limit[rid] = len(self.h.sched.requests()) if policy == "rr" else None
+
+    def on_dispatch(self, plan, eligible: set[str]) -> None:
+        self._on_boost()
+        batch = set(plan.decode)
+        for rid in eligible - batch:
+            self._skip(rid)
+        for rid in batch:
+            self.skips[rid] = 0
+        if self.h.config.policy == "fair":
+            self._check_fair_order(plan, eligible - batch)
+
+    def _on_boost(self) -> None:
+        policy = self.h.sched.policy
+        if getattr(policy, "num_boosts", 0) == self.num_boosts:
+            return
+        self.num_boosts = policy.num_boosts
+        num_live = len(self.h.sched.requests())
+        for req in self.h.sched.requests():
+            self.skips[req.rid], self.limit[req.rid] = 0, num_live
+
+    def _skip(self, rid: str) -> None:
+        limit = self.limit.get(rid)
+        if limit is None or not self.is_valid:
+            return
+        self.skips[rid] += 1
+        self.max_skips_seen = max(self.max_skips_seen, self.skips[rid])
+        assert self.skips[rid] <= limit - 1, (
+            f"{self.h.config.policy}: {rid} skipped by {self.skips[rid]} eligible plans, bound {limit - 1}"
+        )
+
+    def _check_fair_order(self, plan, skipped: set[str]) -> None:
+        policy = self.h.sched.policy
+        agent = {r.rid: r.agent for r in self.h.sched.requests()}
+        served = {agent[rid] for rid in plan.decode}
+        if not skipped:
+            return
+        floor = min(policy.counter[agent[rid]] for rid in skipped)
+        for a in served:
+            assert policy.counter[a] <= floor, f"fair served {a} above a waiting agent"
+        self.fair_pending[plan.plan_id] = (floor, served)
+
+    def before_done(self, msg: dict) -> None:
+        return None
+
+    def after_done(self, msg: dict) -> None:
+        for rid in msg["decode"]:
+            if rid in self.skips and self.h.sched.get(rid) is not None:
+                self.on_requeue(rid)
+        pending = self.fair_pending.pop(msg["plan_id"], None)
+        if pending is None or len(self.h.sim.workers) != 1 or not self.is_valid:
+            return
+        floor, served = pending
+        cfg = self.h.config
+        lag_bound = cfg.max_batch * cfg.quantum * 3  # max_beams 3, weights 1
+        for a in served:
+            assert self.h.sched.policy.counter[a] - floor <= lag_bound, f"fair lag of {a} over bound"
