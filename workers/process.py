@@ -1,0 +1,104 @@
+"""The worker process: load the model once, say ready, then execute kernel messages in order.
+
+`python -m workers --worker-id N --kernel ipc://STATE/workers.sock --state-dir STATE --model tiny`
+Exits 0 on a `shutdown` message or SIGTERM (after the message in hand), closing LMDB and the
+socket. Protocol: docs/architecture.md ("Kernel <-> worker protocol").
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from syscalls.errors import ErrorCode
+from workers.engine import EngineConfig, WorkerEngine
+from workers.link import KernelLink
+from workers.restore import ON_INVALID
+from workers.results import load_result, seq_error
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m workers", description="aiosim LLM worker")
+    parser.add_argument("--worker-id", type=int, required=True)
+    parser.add_argument("--kernel", required=True, help="kernel ROUTER address, e.g. ipc://STATE/workers.sock")
+    parser.add_argument("--state-dir", required=True, help="STATE dir; snapshots go to STATE/snapshots.lmdb")
+    parser.add_argument("--model", default="tiny", help="tiny | gpt2-small-random | a local HF model dir")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (part of the fingerprint)")
+    parser.add_argument("--heartbeat-s", type=float, default=1.0)
+    parser.add_argument("--on-invalid", choices=ON_INVALID, default="error")
+    parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    parser.add_argument("--max-batch-rows", type=int, default=16)
+    parser.add_argument("--record-scores", action="store_true", help="tests: per-step logit digests")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    from workers.model import load_model  # torch import: after argument parsing
+    from workers.store import SnapshotStore
+
+    loaded = load_model(args.model, threads=args.threads, attn_implementation=args.attn)
+    store = SnapshotStore(Path(args.state_dir) / "snapshots.lmdb")
+    config = EngineConfig(
+        worker_id=args.worker_id, max_batch_rows=args.max_batch_rows, on_invalid=args.on_invalid,
+        record_scores=args.record_scores,
+    )
+    engine = WorkerEngine(loaded, store, config)
+    link = KernelLink(args.kernel, args.worker_id, args.heartbeat_s)
+    try:
+        link.send_ready(loaded.info.to_wire())
+        serve(engine, link, stopping)
+    finally:
+        link.close()
+        store.close()
+    return 0
+
+
+def serve(engine: WorkerEngine, link: KernelLink, stopping: threading.Event) -> None:
+    while not stopping.is_set():
+        msg = link.recv()
+        link.heartbeat_if_due()
+        if msg is not None and not handle(engine, link, msg):
+            return
+
+
+def handle(engine: WorkerEngine, link: KernelLink, msg: dict[str, Any]) -> bool:
+    """Execute one message; False means shut down."""
+    kind = msg.get("type")
+    if kind == "plan":
+        link.send(run_plan(engine, link, msg))
+    elif kind == "free":
+        engine.free(list(msg.get("rids") or []))
+    elif kind == "shutdown":
+        return False
+    else:
+        print(f"worker {link.worker_id}: ignored message type {kind!r}", file=sys.stderr)
+    return True
+
+
+def run_plan(engine: WorkerEngine, link: KernelLink, plan: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return engine.execute_plan(plan, on_step=link.heartbeat_if_due)
+    except Exception as exc:  # engine bug: fail the plan's requests, keep the worker alive
+        traceback.print_exc(file=sys.stderr)
+        return failed_plan_done(engine, plan, f"{type(exc).__name__}: {exc}")
+
+
+def failed_plan_done(engine: WorkerEngine, plan: dict[str, Any], message: str) -> dict[str, Any]:
+    error = {"code": ErrorCode.INTERNAL.value, "message": message}
+    now = time.time()
+    return {
+        "type": "plan_done", "worker_id": engine.config.worker_id, "plan_id": plan.get("plan_id"),
+        "t_start": now, "t_end": now,
+        "evicted": [{"rid": s.get("rid"), "snapshot_bytes": 0, "t_s": 0.0, "error": error} for s in plan.get("evict") or []],
+        "loaded": [load_result(s.get("rid"), s.get("mode"), None, None, 0, 0.0, error) for s in plan.get("load") or []],
+        "results": [seq_error(rid, error) for rid in dict.fromkeys(plan.get("decode") or [])],
+    }
