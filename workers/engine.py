@@ -57,14 +57,14 @@ class WorkerEngine:
 
     def execute_plan(self, plan: dict, on_step: OnStep | None = None) -> dict:
         tick = on_step or (lambda: None)
-        t_start = time.time()
+        t_start = time.monotonic()
         evicted = [self._each(self.evict, spec, tick) for spec in plan.get("evict") or []]
         load_errors: dict[Any, dict] = {}
         loaded = [self._each(lambda s: self.load(s, load_errors), spec, tick) for spec in plan.get("load") or []]
         results = self.decode(list(plan.get("decode") or []), int(plan.get("steps") or 0), tick, load_errors)
         return {
             "type": "plan_done", "worker_id": self.config.worker_id, "plan_id": plan.get("plan_id"),
-            "t_start": t_start, "t_end": time.time(), "evicted": evicted, "loaded": loaded,
+            "t_start": t_start, "t_end": time.monotonic(), "evicted": evicted, "loaded": loaded,
             "results": results,
         }
 

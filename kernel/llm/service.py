@@ -121,8 +121,8 @@ class LLMService:
         return True
 
     def _cancel(self, rid: str, why: str) -> None:
-        if self.sched is not None:
-            self.sched.cancel(rid, self.pool)
+        if self.sched is not None and self.sched.core.get(rid) is not None:
+            self.sched.cancel(rid)
         self._fail(rid, ErrorCode.CANCELLED, why)
         summary = self.live.get(f"{rid}#summary")
         if summary is not None:
@@ -143,7 +143,7 @@ class LLMService:
         if self.sched is None:
             m = w.model
             self.codec = PromptCodec(m["model_dir"], Window(m["max_context"], m["vocab_size"]))
-            self.sched = SchedulerAdapter(self.config, m["kv_bytes_per_token"], self.history)
+            self.sched = SchedulerAdapter(self.config, m["kv_bytes_per_token"], self.history, self._send_free)
         self.sched.add_worker(w.worker_id)
         pending, self.unready = self.unready, []
         for sub in pending:
@@ -157,7 +157,7 @@ class LLMService:
         w.plan_id = None
         outcome = self.sched.on_plan_done(w.worker_id, msg)
         self._deliver(outcome)
-        self._kick()
+        self._kick(back_to_back=w.worker_id)
 
     def _on_dead(self, w: WorkerHandle, why: str) -> None:
         if self.sched is None:
@@ -166,12 +166,13 @@ class LLMService:
             self._fail(rid, ErrorCode.WORKER_FAILED, why)
         self._kick()
 
-    def _kick(self) -> None:
-        """Give every idle worker its next plan."""
+    def _kick(self, back_to_back: int | None = None) -> None:
+        """Give every idle worker its next plan (back_to_back: the worker whose plan_done we
+        just handled, for the overhead figures)."""
         if self.sched is None:
             return
         for w in self.pool.idle():
-            plan = self.sched.next_plan(w.worker_id)
+            plan = self.sched.next_plan(w.worker_id, w.worker_id == back_to_back)
             if plan is None:
                 continue
             if self.pool.send(w.worker_id, plan):
@@ -210,10 +211,20 @@ class LLMService:
         elif sub.reply is not None:
             sub.reply.error(code, message)
 
+    def _send_free(self, wid: int | None, rids: list[str]) -> None:
+        """Free resident KV on `wid`, or (None) have any ready worker delete LMDB entries."""
+        if wid is None or wid not in self.pool.workers:
+            ready = [w for w in self.pool.workers.values() if w.is_ready]
+            if not ready:
+                return
+            wid = ready[0].worker_id
+        self.pool.send(wid, {"type": "free", "rids": rids})
+
     # ---- introspection and lifecycle ----
     def stats(self, agent: str | None) -> dict:
         workers = [w.to_wire() for w in self.pool.workers.values()]
-        base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers}
+        base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers,
+                "overhead": self.sched.overhead.to_wire() if self.sched else None}
         return {**base, **self.history.to_wire(agent, self.sched.active_timelines(agent) if self.sched else [])}
 
     def sched_config(self) -> dict:

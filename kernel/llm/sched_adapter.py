@@ -1,0 +1,155 @@
+"""The kernel's side of the scheduler core: the clock, wire translation, frees, history and the
+scheduler+IPC overhead figures. Owner: LLMService (kernel main thread)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kernel.config import KernelConfig
+from kernel.llm.metrics import History, output_sha256
+from kernel.scheduler import (
+    Completion,
+    PlanResult,
+    SchedConfig,
+    SeqRequest,
+    SeqState,
+    make_scheduler,
+)
+from kernel.scheduler.request import SchedulerError
+
+log = logging.getLogger("aiosim.sched")
+
+SendFree = Callable[[int | None, list[str]], None]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a plan_done means for the agents: tokens to stream, requests finished or failed."""
+
+    streamed: list[tuple[str, list[int]]] = field(default_factory=list)
+    finished: list[dict] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Overhead:
+    """Worker busy time vs the gap between back-to-back plans (kernel scheduling + IPC)."""
+
+    num_plans: int = 0
+    num_steps: int = 0
+    busy_s: float = 0.0
+    num_gap_steps: int = 0
+    gap_s: float = 0.0
+
+    def to_wire(self) -> dict:
+        busy_per_step = self.busy_s / self.num_steps if self.num_steps else None
+        gap_per_step = self.gap_s / self.num_gap_steps if self.num_gap_steps else None
+        ratio = gap_per_step / busy_per_step if gap_per_step is not None and busy_per_step else None
+        return {"num_plans": self.num_plans, "num_steps": self.num_steps, "busy_s": self.busy_s,
+                "gap_s": self.gap_s, "busy_per_step_s": busy_per_step, "gap_per_step_s": gap_per_step,
+                "overhead_ratio": ratio}
+
+
+class SchedulerAdapter:
+    def __init__(self, config: KernelConfig, kv_bytes_per_token: int, history: History, send_free: SendFree) -> None:
+        opts = dict(config.sched_options)
+        self.config = SchedConfig(policy=config.scheduler, quantum=config.quantum, max_batch=config.max_batch,
+                                  kv_budget_bytes=config.kv_budget_bytes, preempt=config.preempt, **opts)
+        self.core = make_scheduler(self.config, kv_bytes_per_token)
+        self.history = history
+        self.send_free = send_free
+        self.overhead = Overhead()
+        self._last_end: dict[int, float] = {}  # worker -> t_end of its last plan
+        self._back_to_back: set[int] = set()  # workers whose outstanding plan followed a plan_done at once
+
+    def add_worker(self, wid: int) -> None:
+        self.core.add_worker(wid)
+
+    def submit(self, rid: str, agent: str, prompt_ids: list[int], params: dict, priority: int, arrival_s: float) -> None:
+        req = SeqRequest(rid, agent, arrival_s, len(prompt_ids), params["max_new_tokens"], params["num_beams"], priority)
+        try:
+            self.core.submit(req, prompt_ids, params, time.monotonic())
+        except SchedulerError as err:
+            from syscalls.errors import SyscallError
+
+            raise SyscallError(err.code, str(err)) from None
+
+    def cancel(self, rid: str) -> None:
+        effect = self.core.cancel(rid, time.monotonic())
+        if effect.completion is not None:
+            self._complete(effect.completion, Outcome())
+
+    def next_plan(self, wid: int, is_back_to_back: bool = False) -> dict | None:
+        plan = self.core.next_plan(wid, time.monotonic())
+        if plan is None:
+            return None
+        if is_back_to_back:
+            self._back_to_back.add(wid)
+        return plan.to_wire()
+
+    def on_plan_done(self, wid: int, msg: dict) -> Outcome:
+        result = PlanResult.from_wire(msg)
+        self._account(wid, result)
+        out = Outcome()
+        for rid, res in result.results.items():
+            if res.new_token_ids:
+                out.streamed.append((rid, list(res.new_token_ids)))
+        for completion in self.core.on_plan_done(wid, result, time.monotonic()):
+            self._complete(completion, out)
+        return out
+
+    def _account(self, wid: int, result: PlanResult) -> None:
+        o = self.overhead
+        steps = max((r.num_steps for r in result.results.values()), default=0)
+        o.num_plans += 1
+        o.num_steps += steps
+        o.busy_s += max(0.0, result.t_end - result.t_start)
+        if wid in self._back_to_back and wid in self._last_end:
+            o.gap_s += max(0.0, result.t_start - self._last_end[wid])
+            o.num_gap_steps += steps
+        self._back_to_back.discard(wid)
+        self._last_end[wid] = result.t_end
+
+    def remove_worker(self, wid: int) -> list[str]:
+        out = Outcome()
+        for completion in self.core.remove_worker(wid, time.monotonic()):
+            self._complete(completion, out)
+        self._last_end.pop(wid, None)
+        return [rid for rid, _, _ in out.failed]
+
+    def _complete(self, c: Completion, out: Outcome) -> None:
+        req = c.request
+        if c.needs_free:
+            self.send_free(c.free_worker, [req.rid])
+        self.history.add(self._record(req))
+        if req.state is SeqState.FINISHED:
+            out.finished.append({"rid": req.rid, "output_ids": list(req.output_ids or []),
+                                 "finish_reason": req.finish_reason, "timing": req.timeline.timing()})
+        elif req.state is SeqState.FAILED:
+            err = req.error or {"code": "INTERNAL", "message": "failed"}
+            out.failed.append((req.rid, err["code"], err["message"]))
+
+    def _record(self, req: SeqRequest) -> dict:
+        row = req.timeline.to_dict()
+        ids = list(req.output_ids or [])
+        row.update(state=req.state.value, output_tokens=len(ids), output_sha256=output_sha256(ids),
+                   prompt_tokens=req.prompt_len, finish_reason=req.finish_reason, error=req.error)
+        return row
+
+    def active_timelines(self, agent: str | None) -> list[dict]:
+        rows = []
+        for req in self.core.requests():
+            if agent is None or req.agent == agent:
+                row = req.timeline.to_dict()
+                row.update(state=req.state.value, output_tokens=req.num_generated)
+                rows.append(row)
+        return rows
+
+    def live_rids(self) -> list[str]:
+        return [r.rid for r in self.core.requests()]
+
+    def check_integrity(self) -> None:
+        self.core.check_integrity()
