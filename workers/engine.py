@@ -161,7 +161,9 @@ class WorkerEngine:
         """Forget requests: drop resident state and delete all their LMDB entries."""
         for rid in rids:
             self.resident.pop(rid, None)
-            self.store.delete(rid)
+            _, error = guarded(lambda r=rid: self.store.delete(r))
+            if error is not None:
+                print(f"worker {self.config.worker_id}: free {rid!r}: {error}", file=sys.stderr)
 
     def _resident(self, rid: Any) -> SeqState:
         if rid not in self.resident:

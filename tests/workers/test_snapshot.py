@@ -1,0 +1,154 @@
+"""Snapshot codec round trips, and every way a snapshot can be invalid is detected."""
+
+from __future__ import annotations
+
+import itertools
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.workers.plans import prefill
+from tests.workers.strategies import gen_params, prompts
+from workers.engine import EngineConfig, WorkerEngine
+from workers.kvcache import cache_layers
+from workers.model import LoadedModel
+from workers.restore import swap_in, swap_out
+from workers.state import SeqState
+from workers.store import SnapshotStore, entry_key
+
+RIDS = itertools.count()
+GREEDY = {"max_new_tokens": 16}
+
+
+def assert_same_state(a: SeqState, b: SeqState) -> None:
+    assert (a.rid, a.prompt_ids, a.seqs, a.seed, a.num_steps) == (b.rid, b.prompt_ids, b.seqs, b.seed, b.num_steps)
+    assert a.params == b.params
+    assert a.finished_hyps == b.finished_hyps
+    assert torch.equal(a.pending_logits, b.pending_logits)
+    assert (a.beam_scores is None) == (b.beam_scores is None)
+    if a.beam_scores is not None:
+        assert torch.equal(a.beam_scores, b.beam_scores)
+    assert (a.generator is None) == (b.generator is None)
+    if a.generator is not None:
+        assert torch.equal(a.generator.get_state(), b.generator.get_state())
+    for (ka, va), (kb, vb) in zip(cache_layers(a.cache), cache_layers(b.cache), strict=True):
+        assert torch.equal(ka, kb) and torch.equal(va, vb)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(prompt=prompts, params=gen_params(max_new=12), steps=st.integers(0, 12), rid=st.one_of(st.integers(-(2**63), 2**63 - 1), st.text(max_size=8)))
+def test_codec_round_trip(engine: WorkerEngine, prompt: list[int], params: dict, steps: int, rid: object) -> None:
+    engine.free([rid])
+    engine.execute_plan({"plan_id": 1, "load": [prefill(rid, prompt, params)], "decode": [rid], "steps": steps})
+    state = engine.resident.pop(rid, None)
+    if state is None:  # finished within `steps`
+        return
+    nbytes = swap_out(engine.store, state, "swap", engine.fingerprint)
+    assert nbytes >= state.kv_bytes
+    back, how = swap_in(engine.store, engine.decoder, rid)
+    assert how == "swap"
+    assert_same_state(state, back)
+    engine.free([rid])
+    assert engine.store.count_entries() == 0
+
+
+def swapped(engine: WorkerEngine, rid: str, params: dict = GREEDY) -> None:
+    done = engine.execute_plan({"plan_id": 1, "load": [prefill(rid, list(b"corrupt me"), params)], "decode": [rid], "steps": 3})
+    assert done["results"][0]["error"] is None
+    done = engine.execute_plan({"plan_id": 2, "evict": [{"rid": rid, "mode": "swap"}]})
+    assert done["evicted"][0]["error"] is None and done["evicted"][0]["snapshot_bytes"] > 0
+
+
+def restore(engine: WorkerEngine, rid: str) -> dict:
+    return engine.execute_plan({"plan_id": 3, "load": [{"rid": rid, "mode": "restore"}], "decode": [rid], "steps": 100})
+
+
+def flip_byte(store: SnapshotStore, rid: str, name: str, at: int = 100) -> None:
+    with store.env.begin(write=True) as txn:
+        value = bytearray(txn.get(entry_key(rid, name)))
+        value[at % len(value)] ^= 0x01
+        txn.put(entry_key(rid, name), bytes(value))
+
+
+def assert_invalid(done: dict, needle: str) -> None:
+    error = done["loaded"][0]["error"]
+    assert error is not None and error["code"] == "SNAPSHOT_INVALID", error
+    assert needle in error["message"]
+    assert done["results"][0]["error"]["code"] == "SNAPSHOT_INVALID"
+
+
+def test_flipped_kv_byte_is_snapshot_invalid_and_worker_keeps_serving(engine: WorkerEngine) -> None:
+    swapped(engine, "r1")
+    flip_byte(engine.store, "r1", "t/k2")
+    assert_invalid(restore(engine, "r1"), "t/k2")
+    assert "r1" not in engine.resident
+    done = engine.execute_plan({"plan_id": 4, "load": [prefill("r2", [1, 2, 3], GREEDY)], "decode": ["r2"], "steps": 100})
+    assert done["results"][0]["is_finished"] and done["results"][0]["output_ids"]
+    engine.free(["r1"])
+    assert engine.store.count_entries() == 0
+
+
+def test_flipped_meta_byte_and_missing_value_are_invalid(engine: WorkerEngine) -> None:
+    swapped(engine, "m")
+    flip_byte(engine.store, "m", "meta", at=40)
+    assert_invalid(restore(engine, "m"), "metadata")
+    engine.free(["m"])
+    swapped(engine, "x")
+    with engine.store.env.begin(write=True) as txn:
+        txn.delete(entry_key("x", "t/v0"))
+    assert_invalid(restore(engine, "x"), "missing")
+
+
+def test_no_snapshot_is_invalid(engine: WorkerEngine) -> None:
+    assert_invalid(restore(engine, "never-swapped"), "no snapshot")
+
+
+def test_fingerprint_mismatch_is_invalid(tiny: LoadedModel, store: SnapshotStore, engine: WorkerEngine) -> None:
+    swapped(engine, "f")
+    other = WorkerEngine(tiny, store, EngineConfig())
+    other.fingerprint = dict(other.fingerprint, torch_threads=2)
+    other.decoder.loaded = LoadedModel(tiny.model, tiny.tokenizer, type(tiny.info)(**{
+        **{k: getattr(tiny.info, k) for k in tiny.info.__slots__}, "fingerprint": other.fingerprint}), tiny.device)
+    assert_invalid(restore(other, "f"), "torch_threads")
+    assert store.count_entries("f") > 0  # kept: a worker with the right fingerprint may load it
+
+
+def test_recompute_on_invalid_continues(tiny: LoadedModel, store: SnapshotStore, engine: WorkerEngine) -> None:
+    ref = engine.execute_plan({"plan_id": 0, "load": [prefill("ref", list(b"corrupt me"), GREEDY)], "decode": ["ref"], "steps": 100})
+    swapped(engine, "c")
+    flip_byte(store, "c", "t/k0")
+    lenient = WorkerEngine(tiny, store, EngineConfig(on_invalid="recompute"))
+    done = restore(lenient, "c")
+    assert done["loaded"][0]["error"] is None and done["loaded"][0]["how"] == "recompute"
+    result = done["results"][0]
+    assert result["is_finished"] and len(result["output_ids"]) == GREEDY["max_new_tokens"]
+    # the tokens before the cut were never recomputed
+    assert result["output_ids"][:3] == ref["results"][0]["output_ids"][:3]
+    assert store.count_entries() == 0
+
+
+def test_entries_return_to_zero_on_finish_and_free(engine: WorkerEngine) -> None:
+    for i in range(3):
+        swapped(engine, f"e{i}", {"max_new_tokens": 8, "num_beams": 2})
+    assert engine.store.count_entries() > 0
+    assert all(engine.store.count_entries(f"e{i}") > 0 for i in range(3))
+    done = restore(engine, "e0")
+    assert done["results"][0]["is_finished"]
+    assert engine.store.count_entries("e0") == 0
+    engine.free(["e1"])
+    assert engine.store.count_entries("e1") == 0 and engine.store.count_entries("e2") > 0
+    engine.execute_plan({"plan_id": 9, "load": [{"rid": "e2", "mode": "restore"}], "decode": [], "steps": 0})
+    assert engine.store.count_entries() == 0 and "e2" in engine.resident  # resident again: no snapshot
+    engine.check_integrity()
+    engine.free(["e2"])
+    assert engine.resident == {}
+
+
+def test_store_grows_its_map(tmp_path: object) -> None:
+    small = SnapshotStore(f"{tmp_path}/grow.lmdb", map_bytes=1 << 16)
+    blob = bytes(range(256)) * 4096  # 1 MiB > the initial map
+    small.put_entries("big", [("t/a", blob), ("t/b", blob)])
+    assert small.get_arrays("big", ["t/a"])["t/a"].tobytes() == blob
+    assert small.count_entries("big") == 2 and small.delete("big") == 2
+    small.close()
