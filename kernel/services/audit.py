@@ -3,7 +3,8 @@
 Stored in STATE/audit.lmdb, sub-database `events`: u64 big-endian sequence number ->
 pack([time, event, agent, target, resource, detail]). Entries are never updated or deleted;
 times are made non-decreasing in sequence order so `since` can stop a backwards scan.
-Visibility: a viewer sees only events whose agent or target is the viewer.
+Visibility: a viewer sees only events whose agent or target is the viewer; viewer None (the
+kernel's operator) sees every event.
 Owner: the kernel main thread.
 """
 
@@ -28,7 +29,7 @@ class AppendStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AuditQuery:
-    viewer: str
+    viewer: str | None  # None: the operator, sees all
     agent: str | None = None  # matches the event's agent or target
     event: str | None = None
     since: float | None = None
@@ -63,8 +64,7 @@ class AuditLog:
             if _matches(ev, q):
                 found.append(ev)
             return len(found) < q.limit
-        if q.viewer:
-            self.store.walk_back("events", visit)
+        self.store.walk_back("events", visit)
         found.reverse()
         return found
 
@@ -82,7 +82,7 @@ def _event(raw: bytes, data: bytes) -> dict:
 
 def _matches(ev: dict, q: AuditQuery) -> bool:
     names = (ev["agent"], ev["target"])
-    if q.viewer not in names:
+    if q.viewer is not None and q.viewer not in names:
         return False
     if q.agent is not None and q.agent not in names:
         return False

@@ -30,11 +30,13 @@ class Harness:
     loop: EventLoop
     services: Services
     sent: list[dict] = field(default_factory=list)
+    operator: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="operator"))
 
     def ctx(self, caller: str, call: str) -> CallContext:
-        kernel = SimpleNamespace(services=self.services, config=self.config)
-        return CallContext(kernel, SYSCALLS[call], SimpleNamespace(name=caller), len(self.sent),
-                           self.sent.append)
+        """Caller "operator" is the kernel's operator record (sees the whole audit log)."""
+        kernel = SimpleNamespace(services=self.services, config=self.config, operator=self.operator)
+        agent = self.operator if caller == "operator" else SimpleNamespace(name=caller)
+        return CallContext(kernel, SYSCALLS[call], agent, len(self.sent), self.sent.append)
 
     def call(self, caller: str, call: str, **args: Any) -> Any:
         """Validate args against the declaration and run the handler; return its result

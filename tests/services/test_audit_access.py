@@ -60,6 +60,15 @@ def test_audit_records_grants_revocations_denials_with_privacy(harness):
     assert harness.call("b", "audit.query", agent="c")["events"] == []  # not b's business
 
 
+def test_operator_sees_every_event_including_anonymous_bad_tokens(harness):
+    harness.call("a", "access.grant", grantee="b", resource="storage")
+    harness.services.audit.record("bad_token", agent="", detail="mem.get: token absent")
+    assert harness.call("a", "audit.query", event="bad_token")["events"] == []
+    events = harness.call("operator", "audit.query", limit=100)["events"]
+    assert [(e["event"], e["agent"]) for e in events] == [("grant", "a"), ("bad_token", "")]
+    assert [e["event"] for e in harness.call("operator", "audit.query", agent="b")["events"]] == ["grant"]
+
+
 def test_audit_limit_since_and_persistence(harness):
     for i in range(5):
         harness.call("a", "access.grant", grantee=f"g{i}", resource="memory")

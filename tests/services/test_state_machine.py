@@ -1,0 +1,200 @@
+"""A hypothesis state machine: several agents doing random memory, storage and grant/revoke
+operations through the real handlers and managers (real LMDB in a temp dir).
+
+Model: the live grants, each agent's memory and each key's version history. Invariants: a
+call succeeds exactly when the model allows it (no read or change of another agent's data
+without a live grant), the data matches the model, every denial is audited, quotas hold and
+every manager's check_integrity() passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from syscalls.codec import unpack
+from syscalls.errors import ErrorCode, SyscallError
+from tests.services.helpers import open_harness, remove_state
+
+AGENTS = ("a", "b", "c")
+QUOTA = 60
+agents = st.sampled_from(AGENTS)
+owners = st.one_of(st.none(), agents)
+keys = st.sampled_from(("k0", "k1", "k2", "k3"))
+values = st.one_of(st.integers(-1000, 1000), st.text(max_size=16),
+                   st.lists(st.integers(0, 9), max_size=4))
+resources = st.sampled_from(("memory", "storage"))
+modes = st.sampled_from(("read", "write", "readwrite"))
+DENIED = object()
+TOMBSTONE = object()
+
+
+class ServicesMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.h = open_harness(tool_workers=0, mem_quota_bytes=QUOTA)
+        self.grants: set[tuple[str, str, str, str]] = set()
+        self.memory: dict[str, dict[str, Any]] = {a: {} for a in AGENTS}
+        self.versions: dict[tuple[str, str], list[Any]] = {}
+        self.num_denials = 0
+
+    def teardown(self) -> None:
+        self.h.close()
+        remove_state(self.h)
+
+    # ---- model helpers -------------------------------------------------------------------
+    def allowed(self, caller: str, owner: str | None, resource: str, mode: str) -> bool:
+        if owner is None or owner == caller:
+            return True
+        return any((owner, caller, resource, m) in self.grants for m in (mode, "readwrite"))
+
+    def run(self, caller: str, owner: str | None, resource: str, mode: str, call: str, **args):
+        """Make the call; if the model denies it, assert PERMISSION_DENIED and return DENIED."""
+        if owner is not None:
+            args["owner"] = owner
+        if self.allowed(caller, owner, resource, mode):
+            return self.h.call(caller, call, **args)
+        try:
+            self.h.call(caller, call, **args)
+        except SyscallError as err:
+            assert err.code == ErrorCode.PERMISSION_DENIED, err
+            self.num_denials += 1
+            return DENIED
+        raise AssertionError(f"{caller} did {call} on {owner}'s {resource} without a grant")
+
+    def expect_error(self, code: ErrorCode, *run_args, **kwargs):
+        try:
+            result = self.run(*run_args, **kwargs)
+        except SyscallError as err:
+            assert err.code == code, err
+            return
+        assert result is DENIED, f"expected {code}, got {result}"
+
+    def live(self, owner: str, key: str) -> Any:
+        history = self.versions.get((owner, key), [])
+        return history[-1] if history else TOMBSTONE
+
+    # ---- memory --------------------------------------------------------------------------
+    @rule(caller=agents, owner=owners, key=keys, value=values)
+    def mem_put(self, caller, owner, key, value):
+        if self.run(caller, owner, "memory", "write", "mem.put", key=key, value=value) is not DENIED:
+            self.memory[owner or caller][key] = value
+
+    @rule(caller=agents, owner=owners, key=keys)
+    def mem_put_too_big(self, caller, owner, key):
+        self.expect_error(ErrorCode.QUOTA_EXCEEDED, caller, owner, "memory", "write", "mem.put",
+                          key=key, value="z" * QUOTA)
+
+    @rule(caller=agents, owner=owners, key=keys)
+    def mem_get(self, caller, owner, key):
+        expected = self.memory[owner or caller].get(key, TOMBSTONE)
+        if expected is TOMBSTONE:
+            return self.expect_error(ErrorCode.NOT_FOUND, caller, owner, "memory", "read", "mem.get", key=key)
+        result = self.run(caller, owner, "memory", "read", "mem.get", key=key)
+        assert result is DENIED or result["value"] == expected
+
+    @rule(caller=agents, owner=owners)
+    def mem_list(self, caller, owner):
+        result = self.run(caller, owner, "memory", "read", "mem.list")
+        if result is not DENIED:
+            assert {e["key"] for e in result["entries"]} == set(self.memory[owner or caller])
+            assert result["used_bytes"] <= QUOTA
+
+    @rule(caller=agents, owner=owners, key=keys)
+    def mem_delete(self, caller, owner, key):
+        result = self.run(caller, owner, "memory", "write", "mem.delete", key=key)
+        if result is not DENIED:
+            assert result["deleted"] == (key in self.memory[owner or caller])
+            self.memory[owner or caller].pop(key, None)
+
+    # ---- storage -------------------------------------------------------------------------
+    @rule(caller=agents, owner=owners, key=keys, value=values)
+    def storage_put(self, caller, owner, key, value):
+        result = self.run(caller, owner, "storage", "write", "storage.put", key=key, value=value)
+        if result is not DENIED:
+            history = self.versions.setdefault((owner or caller, key), [])
+            history.append(value)
+            assert result["version"] == len(history)
+
+    @rule(caller=agents, owner=owners, key=keys)
+    def storage_get(self, caller, owner, key):
+        expected = self.live(owner or caller, key)
+        if expected is TOMBSTONE:
+            return self.expect_error(ErrorCode.NOT_FOUND, caller, owner, "storage", "read", "storage.get", key=key)
+        result = self.run(caller, owner, "storage", "read", "storage.get", key=key)
+        assert result is DENIED or result["value"] == expected
+
+    @rule(caller=agents, owner=owners, key=keys)
+    def storage_delete(self, caller, owner, key):
+        was_live = self.live(owner or caller, key) is not TOMBSTONE
+        result = self.run(caller, owner, "storage", "write", "storage.delete", key=key)
+        if result is not DENIED:
+            assert result["deleted"] == was_live
+            if was_live:
+                self.versions[(owner or caller, key)].append(TOMBSTONE)
+
+    @rule(caller=agents, owner=owners, key=keys, version=st.integers(1, 4))
+    def storage_rollback(self, caller, owner, key, version):
+        history = self.versions.get((owner or caller, key), [])
+        if version > len(history):
+            return self.expect_error(ErrorCode.NOT_FOUND, caller, owner, "storage", "write",
+                                     "storage.rollback", key=key, version=version)
+        result = self.run(caller, owner, "storage", "write", "storage.rollback", key=key, version=version)
+        if result is not DENIED:
+            history.append(history[version - 1])
+            assert result["version"] == len(history)
+
+    @rule(caller=agents, owner=owners)
+    def storage_list(self, caller, owner):
+        result = self.run(caller, owner, "storage", "read", "storage.list")
+        if result is not DENIED:
+            live = {k for (o, k), h in self.versions.items() if o == (owner or caller) and h[-1] is not TOMBSTONE}
+            assert {k["key"] for k in result["keys"]} == live
+
+    # ---- grants and exits ----------------------------------------------------------------
+    @rule(owner=agents, grantee=agents, resource=resources, mode=modes)
+    def grant(self, owner, grantee, resource, mode):
+        if owner == grantee:
+            try:
+                self.h.call(owner, "access.grant", grantee=grantee, resource=resource, mode=mode)
+            except SyscallError as err:
+                assert err.code == ErrorCode.INVALID_ARGUMENT
+                return
+            raise AssertionError("granted to self")
+        self.h.call(owner, "access.grant", grantee=grantee, resource=resource, mode=mode)
+        self.grants.add((owner, grantee, resource, mode))
+
+    @rule(owner=agents, grantee=agents, resource=resources)
+    def revoke(self, owner, grantee, resource):
+        gone = {g for g in self.grants if g[:3] == (owner, grantee, resource)}
+        assert self.h.call(owner, "access.revoke", grantee=grantee, resource=resource)["revoked"] == len(gone)
+        self.grants -= gone
+
+    @precondition(lambda self: any(self.memory.values()))
+    @rule(agent=agents)
+    def agent_exit(self, agent):
+        self.h.services.on_agent_exit(agent)
+        self.memory[agent] = {}
+
+    # ---- invariants ----------------------------------------------------------------------
+    @invariant()
+    def integrity_holds(self):
+        self.h.services.check_integrity()
+
+    @invariant()
+    def every_denial_is_audited(self):
+        rows = self.h.services.audit.store.scan("events")
+        assert sum(1 for _, data in rows if unpack(data)[1] == "deny") == self.num_denials
+
+    @invariant()
+    def grants_match_the_model(self):
+        for a in AGENTS:
+            given = {(g["owner"], g["grantee"], g["resource"], g["mode"])
+                     for g in self.h.call(a, "access.list")["given"]}
+            assert given == {g for g in self.grants if g[0] == a}
+
+
+TestServicesMachine = ServicesMachine.TestCase
+TestServicesMachine.settings = settings(max_examples=80, stateful_step_count=40, deadline=None)
