@@ -41,9 +41,8 @@ def score(query_terms: set[str], text: str) -> float:
 
 def snippet(text: str, query_terms: set[str]) -> str:
     """Up to SNIPPET_CHARS of text around the first matched term."""
-    lowered = text.lower()
-    starts = [m.start() for t in query_terms for m in [re.search(rf"\b{re.escape(t)}\b", lowered)] if m]
-    start = max(0, min(starts, default=0) - SNIPPET_CHARS // 4)
+    first = next((m.start() for m in TOKEN_RE.finditer(text) if m.group().lower() in query_terms), 0)
+    start = max(0, first - SNIPPET_CHARS // 4)
     return text[start:start + SNIPPET_CHARS]
 
 

@@ -26,7 +26,7 @@ from kernel.config import KernelConfig
 from kernel.loop import EventLoop, Timer, drain
 from kernel.services.tools.registry import ToolRegistry
 from syscalls.codec import pack, unpack
-from syscalls.errors import ErrorCode
+from syscalls.errors import ErrorCode, SyscallError
 
 log = logging.getLogger("aiosim.tools")
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -67,7 +67,7 @@ class ToolPool:
                  storage_path: Path, after_kill: Callable[[], Any] | None = None) -> None:
         self.config, self.loop, self.registry = config, loop, registry
         self.storage_path = storage_path
-        self.after_kill = after_kill  # e.g. clear LMDB reader slots of killed runners
+        self.after_kill = after_kill  # after runners are reaped: clear their LMDB reader slots
         self.address = config.ipc("tools.sock")
         self.sock = loop.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -87,6 +87,8 @@ class ToolPool:
     def submit(self, caller: str, name: str, args: dict | None, timeout_s: float | None,
                on_done: Callable[[ToolOutcome], None]) -> int:
         """Validate (raises NOT_FOUND / INVALID_ARGUMENT now), queue, and return the call id."""
+        if self._is_closed:
+            raise SyscallError(ErrorCode.UNAVAILABLE, "tool pool closed")
         args = self.registry.get(name).validate(args)
         call = ToolCall(next(self._ids), caller, name, args, on_done)
         limit_s = min(timeout_s or self.config.tool_timeout_s, self.config.tool_max_timeout_s)
@@ -147,6 +149,8 @@ class ToolPool:
         self.runners[identity] = Runner(identity, proc)
 
     def _dispatch(self) -> None:
+        if self._is_closed:
+            return
         for runner in list(self.runners.values()):
             if not self.queue:
                 return
@@ -220,8 +224,6 @@ class ToolPool:
         if runner.proc.poll() is None:
             runner.proc.kill()
         self._dying.append(runner.proc)
-        if self.after_kill is not None:
-            self.after_kill()
         if delay_s:
             self.loop.call_later(delay_s, self._spawn)
         else:
@@ -229,7 +231,10 @@ class ToolPool:
 
     def _check_runners(self) -> None:
         """Liveness timer: a dead runner fails its call with TOOL_ERROR and is replaced."""
+        num_dying = len(self._dying)
         self._dying = [p for p in self._dying if p.poll() is None]
+        if len(self._dying) < num_dying and self.after_kill is not None:
+            self.after_kill()  # the dead are reaped: their LMDB reader slots can be cleared
         for runner in list(self.runners.values()):
             code = runner.proc.poll()
             if code is None:
