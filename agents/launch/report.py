@@ -1,0 +1,127 @@
+"""The launch report: JSON (per agent, per request, summary, config) and a readable table. Pure:
+works on a Session-like record and a sched.stats reply, so it is testable on synthetic stats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from statistics import fmean
+
+REQUEST_FIELDS = ("waiting_s", "queued_s", "turnaround_s", "ttft_s", "preemptions", "num_slices",
+                  "output_tokens", "output_sha256", "state", "arrival", "finish", "slices")
+
+
+@dataclass(slots=True)
+class AgentRun:
+    """What the launcher knows about one agent process (no Popen: reports are built from plain data)."""
+
+    name: str
+    kind: str
+    pid: int
+    exit_code: int | None
+    started_s: float
+    ended_s: float | None
+    result: dict = field(default_factory=dict)
+    log_tail: str = ""
+
+
+def agent_runs(session) -> list[AgentRun]:
+    """AgentRun records from a launcher Session."""
+    return [AgentRun(a.name, a.spec.kind, a.pid, a.exit_code, a.started_s, a.ended_s, a.result(),
+                     a.log_tail() if a.exit_code != 0 else "") for a in session.agents]
+
+
+def request_rows(runs: list[AgentRun], stats: dict, since_s: float) -> list[dict]:
+    """This session's requests from sched.stats (rows of these agents arriving after since_s)."""
+    names = {r.name for r in runs}
+    rows = []
+    for r in stats.get("requests", []):
+        if r.get("agent") in names and (r.get("arrival") or 0) >= since_s:
+            row = {"agent": r["agent"], "request_id": r["rid"], **{k: r.get(k) for k in REQUEST_FIELDS}}
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["agent"], _request_number(r["request_id"])))
+
+
+def _request_number(rid: str) -> tuple[int, str]:
+    label = rid.rsplit("/", 1)[-1]
+    return (int(label), "") if label.isdigit() else (1 << 30, label)
+
+
+def _mean(rows: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in rows if r.get(key) is not None]
+    return fmean(vals) if vals else None
+
+
+def agent_row(run: AgentRun, rows: list[dict]) -> dict:
+    """AIOS convention: an agent's waiting/turnaround is the mean over its finished requests."""
+    done = [r for r in rows if r["agent"] == run.name and r["state"] == "finished"]
+    row = {"name": run.name, "kind": run.kind, "pid": run.pid, "exit_code": run.exit_code,
+           "waiting_s": _mean(done, "waiting_s"), "turnaround_s": _mean(done, "turnaround_s"),
+           "queued_s": _mean(done, "queued_s"), "ttft_s": _mean(done, "ttft_s"), "requests": len(done),
+           "output_tokens": sum(r["output_tokens"] or 0 for r in done),
+           "elapsed_s": None if run.ended_s is None else run.ended_s - run.started_s,
+           "num_lost": num_lost(run, rows)}
+    if run.exit_code != 0:
+        row["error"] = run.result.get("error") or run.log_tail
+    return row
+
+
+def num_lost(run: AgentRun, rows: list[dict]) -> int:
+    """Requests the agent saw finish whose kernel record is missing or has a different output."""
+    kernel = {r["request_id"]: r for r in rows if r["state"] == "finished"}
+    mine = run.result.get("requests") or []
+    return sum(1 for m in mine if kernel.get(m["request_id"], {}).get("output_sha256") != m["output_sha256"])
+
+
+def summary(agents: list[dict], rows: list[dict], started_s: float, ended_s: float) -> dict:
+    """Means over agents (each agent's figure is itself a mean over its requests, as in AIOS)."""
+    done = [r for r in rows if r["state"] == "finished"]
+    tokens = sum(r["output_tokens"] or 0 for r in done)
+    makespan = ended_s - started_s
+    arrivals, finishes = [r["arrival"] for r in done], [r["finish"] for r in done]
+    return {"mean_waiting_s": _mean(agents, "waiting_s"), "mean_turnaround_s": _mean(agents, "turnaround_s"),
+            "mean_request_waiting_s": _mean(done, "waiting_s"), "mean_request_turnaround_s": _mean(done, "turnaround_s"),
+            "makespan_s": makespan, "makespan_definition": "first agent process start to last agent process exit",
+            "llm_span_s": (max(finishes) - min(arrivals)) if done else 0.0,
+            "tokens_per_s": tokens / makespan if makespan > 0 else 0.0, "output_tokens": tokens,
+            "num_requests": len(rows), "num_failed": len(rows) - len(done),
+            "num_failed_agents": sum(1 for a in agents if a["exit_code"] != 0),
+            "num_lost": sum(a["num_lost"] for a in agents)}
+
+
+def build_report(runs: list[AgentRun], stats: dict, started_s: float, ended_s: float, config: dict,
+                 kernel_pid: int) -> dict:
+    """The launch JSON (contract in README: kernel_pid, worker_pids, agents, requests, summary, config)."""
+    rows = request_rows(runs, stats, started_s)
+    agents = [agent_row(r, rows) for r in runs]
+    return {"kernel_pid": kernel_pid, "worker_pids": [w.get("pid") for w in stats.get("workers", [])],
+            "clock_origin_s": started_s, "policy": stats.get("policy"), "sched_config": stats.get("config"),
+            "overhead": stats.get("overhead"), "config": config, "agents": agents, "requests": rows,
+            "summary": summary(agents, rows, started_s, ended_s)}
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_table(report: dict) -> str:
+    """Per-agent table plus a summary line."""
+    head = f"{'agent':<16} {'pid':>7} {'exit':>4} {'reqs':>4} {'tokens':>6} {'waiting_s':>9} {'turnaround_s':>12} {'elapsed_s':>9}"
+    lines = [head, "-" * len(head)]
+    for a in report["agents"]:
+        lines.append(f"{a['name'][:16]:<16} {a['pid']:>7} {_code(a['exit_code']):>4} {a['requests']:>4} "
+                     f"{a['output_tokens']:>6} {_fmt(a['waiting_s']):>9} {_fmt(a['turnaround_s']):>12} "
+                     f"{_fmt(a['elapsed_s'], 2):>9}")
+    s = report["summary"]
+    lines.append("-" * len(head))
+    lines.append(f"makespan {s['makespan_s']:.2f} s (first agent start -> last agent exit) | "
+                 f"{s['num_requests']} requests, {s['num_failed']} failed, {s['num_lost']} lost | "
+                 f"{s['output_tokens']} tokens, {s['tokens_per_s']:.0f} tok/s | mean waiting "
+                 f"{_fmt(s['mean_waiting_s'])} s, mean turnaround {_fmt(s['mean_turnaround_s'])} s")
+    failed = [a for a in report["agents"] if a["exit_code"] != 0]
+    for a in failed:
+        lines.append(f"FAILED {a['name']} (exit {_code(a['exit_code'])}): {str(a.get('error', '')).strip()[-300:]}")
+    return "\n".join(lines)
+
+
+def _code(code: int | None) -> str:
+    return "-" if code is None else str(code)
