@@ -32,7 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write {'rows': [...]} here")
     parser.add_argument("--contexts", default="128,512,2048", help="comma-separated token counts")
     parser.add_argument("--models", default="tiny,gpt2-small-random", help="comma-separated model specs")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.set_defaults(func=main)
 
@@ -41,14 +41,17 @@ def progress(message: str) -> None:
     print(f"[bench switch] {message}", file=sys.stderr, flush=True)
 
 
-def median_s(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm-up: first touches of fresh pages are not what we measure
-    times = []
+def interleaved_medians(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median seconds of each fn, run round-robin so that machine noise hits all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up: first touches of fresh pages are not what we measure
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -92,13 +95,14 @@ def measure(loaded: Any, store: Any, context: int, repeats: int) -> dict:
         swap_in(store, decoder, "bench")
         store.delete("bench")
 
-    progress(f"{loaded.info.model_id} context {context}: snapshot+restore x{repeats}")
-    snapshot_restore_s = median_s(switch, repeats)
-    progress(f"{loaded.info.model_id} context {context}: recompute x{repeats}")
-    recompute_s = median_s(lambda: decoder.reprefill(state), repeats)
     values = [(name, value) for name, value in encode(state, "swap", fingerprint)]
     snapshot_bytes = sum(memoryview(v).nbytes for _, v in values)
-    raw_s = median_s(lambda: raw_put_get(store, values), repeats)
+    progress(f"{loaded.info.model_id} context {context}: snapshot+restore / raw LMDB / recompute x{repeats}")
+    medians = interleaved_medians(
+        {"switch": switch, "raw": lambda: raw_put_get(store, values), "recompute": lambda: decoder.reprefill(state)},
+        repeats,
+    )
+    snapshot_restore_s, raw_s, recompute_s = medians["switch"], medians["raw"], medians["recompute"]
     return {
         "model": loaded.info.model_id, "context": context, "kv_bytes": state.kv_bytes,
         "snapshot_bytes": snapshot_bytes, "snapshot_restore_s": snapshot_restore_s,

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
 
 LayerKV = tuple[torch.Tensor, torch.Tensor]
 
@@ -18,7 +19,14 @@ def cache_layers(cache: DynamicCache) -> list[LayerKV]:
 
 
 def make_cache(layers: list[LayerKV], config: Any) -> DynamicCache:
-    return DynamicCache(ddp_cache_data=layers, config=config)
+    """Wrap tensors without copying them (DynamicCache(ddp_cache_data=...) copies every layer)."""
+    cache = DynamicCache(config=config)
+    if len(cache.layers) != len(layers) or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return DynamicCache(ddp_cache_data=layers, config=config)  # e.g. sliding-window layers
+    for layer, (keys, values) in zip(cache.layers, layers, strict=True):
+        layer.lazy_initialization(keys, values)
+        layer.keys, layer.values = keys, values
+    return cache
 
 
 def cache_len(cache: DynamicCache) -> int:

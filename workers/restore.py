@@ -16,7 +16,7 @@ from workers.kvcache import make_cache
 from workers.snapshot import (
     check_fingerprint,
     decode_meta,
-    decode_tensor,
+    decode_tensors,
     encode,
     invalid,
     state_from_meta,
@@ -54,7 +54,7 @@ def _restore_checked(store: SnapshotStore, decoder: Decoder, rid: Any, meta: dic
     check_fingerprint(meta, decoder.loaded.info.fingerprint)
     table = tensor_table(meta)
     arrays = store.get_arrays(rid, [t.name for t in table])
-    tensors = {t.name: decode_tensor(t, arrays[t.name], decoder.device) for t in table}
+    tensors = decode_tensors(table, arrays, decoder.device)
     state = state_from_meta(meta, decoder.device)
     if "t/logits" not in tensors:
         raise invalid("snapshot has no pending logits")

@@ -19,6 +19,7 @@ import torch
 
 from syscalls import codec
 from syscalls.errors import ErrorCode, SyscallError
+from workers.checksum import checksums
 from workers.kvcache import cache_layers
 from workers.params import GenParams
 from workers.sampling import generator_state
@@ -47,9 +48,10 @@ def invalid(message: str) -> SyscallError:
 
 # -- encode ----------------------------------------------------------------------------------
 def tensor_entry(name: str, tensor: torch.Tensor) -> TensorEntry:
+    """Entry with the tensor's bytes (zero-copy on CPU); crc32 is filled in by state_tensors."""
     data = tensor.detach().contiguous().cpu().view(torch.uint8).reshape(-1).numpy()
     dtype = str(tensor.dtype).removeprefix("torch.")
-    return TensorEntry(name, dtype, list(tensor.shape), int(data.nbytes), zlib.crc32(data), data)
+    return TensorEntry(name, dtype, list(tensor.shape), int(data.nbytes), 0, data)
 
 
 def state_tensors(state: SeqState, mode: str) -> list[TensorEntry]:
@@ -58,6 +60,8 @@ def state_tensors(state: SeqState, mode: str) -> list[TensorEntry]:
         assert state.cache is not None, "swap needs a resident cache"
         for i, (keys, values) in enumerate(cache_layers(state.cache)):
             entries += [tensor_entry(f"t/k{i}", keys), tensor_entry(f"t/v{i}", values)]
+    for entry, crc in zip(entries, checksums([e.data for e in entries]), strict=True):
+        entry.crc32 = crc
     return entries
 
 
@@ -113,14 +117,29 @@ def tensor_table(meta: dict) -> list[TensorEntry]:
     return [TensorEntry(t["name"], t["dtype"], list(t["shape"]), t["nbytes"], t["crc32"]) for t in meta["tensors"]]
 
 
-def decode_tensor(entry: TensorEntry, data: np.ndarray | None, device: torch.device) -> torch.Tensor:
-    """Checks length and crc32 of `data` (a private uint8 copy) before trusting it."""
-    if data is None:
-        raise invalid(f"snapshot value {entry.name} is missing")
-    if data.nbytes != entry.nbytes or zlib.crc32(data) != entry.crc32:
-        raise invalid(f"snapshot value {entry.name} fails its checksum")
-    dtype = getattr(torch, entry.dtype)
-    return torch.from_numpy(data).view(dtype).reshape(entry.shape).to(device)
+def decode_tensors(
+    table: list[TensorEntry], arrays: dict[str, np.ndarray | None], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Checks presence, length and crc32 of every value (private uint8 copies) before use."""
+    for entry in table:
+        data = arrays.get(entry.name)
+        if data is None:
+            raise invalid(f"snapshot value {entry.name} is missing")
+        if data.nbytes != entry.nbytes:
+            raise invalid(f"snapshot value {entry.name} has {data.nbytes} bytes, expected {entry.nbytes}")
+    crcs = checksums([arrays[e.name] for e in table])
+    for entry, crc in zip(table, crcs, strict=True):
+        if crc != entry.crc32:
+            raise invalid(f"snapshot value {entry.name} fails its checksum")
+    return {e.name: _as_tensor(e, arrays[e.name], device) for e in table}
+
+
+def _as_tensor(entry: TensorEntry, data: Any, device: torch.device) -> torch.Tensor:
+    try:
+        dtype = getattr(torch, entry.dtype)
+        return torch.from_numpy(data).view(dtype).reshape(entry.shape).to(device)
+    except (AttributeError, RuntimeError, TypeError) as exc:
+        raise invalid(f"snapshot value {entry.name}: {exc}") from None
 
 
 def state_from_meta(meta: dict, device: torch.device) -> SeqState:
