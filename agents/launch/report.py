@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from statistics import fmean
 
 REQUEST_FIELDS = ("waiting_s", "queued_s", "turnaround_s", "ttft_s", "preemptions", "num_slices",
-                  "output_tokens", "output_sha256", "state", "arrival", "finish", "slices")
+                  "output_tokens", "output_sha256", "state", "arrival", "first_scheduled", "finish", "slices")
 
 
 @dataclass(slots=True)
@@ -51,14 +51,19 @@ def _mean(rows: list[dict], key: str) -> float | None:
     return fmean(vals) if vals else None
 
 
-def agent_row(run: AgentRun, rows: list[dict]) -> dict:
-    """AIOS convention: an agent's waiting/turnaround is the mean over its finished requests."""
+def agent_row(run: AgentRun, rows: list[dict], origin_s: float) -> dict:
+    """AIOS convention: an agent's waiting/turnaround is the mean over its finished requests.
+    Also agent-level figures from the session start (origin_s): until its first request was first
+    scheduled (agent_waiting_s) and until its process exited (agent_turnaround_s)."""
     done = [r for r in rows if r["agent"] == run.name and r["state"] == "finished"]
+    firsts = [r["first_scheduled"] for r in done if r.get("first_scheduled") is not None]
     row = {"name": run.name, "kind": run.kind, "pid": run.pid, "exit_code": run.exit_code,
            "waiting_s": _mean(done, "waiting_s"), "turnaround_s": _mean(done, "turnaround_s"),
            "queued_s": _mean(done, "queued_s"), "ttft_s": _mean(done, "ttft_s"), "requests": len(done),
            "output_tokens": sum(r["output_tokens"] or 0 for r in done),
            "elapsed_s": None if run.ended_s is None else run.ended_s - run.started_s,
+           "agent_waiting_s": min(firsts) - origin_s if firsts else None,
+           "agent_turnaround_s": None if run.ended_s is None else run.ended_s - origin_s,
            "num_lost": num_lost(run, rows)}
     if run.exit_code != 0:
         row["error"] = run.result.get("error") or run.log_tail
@@ -92,7 +97,7 @@ def build_report(runs: list[AgentRun], stats: dict, started_s: float, ended_s: f
                  kernel_pid: int) -> dict:
     """The launch JSON (contract in README: kernel_pid, worker_pids, agents, requests, summary, config)."""
     rows = request_rows(runs, stats, started_s)
-    agents = [agent_row(r, rows) for r in runs]
+    agents = [agent_row(r, rows, started_s) for r in runs]
     return {"kernel_pid": kernel_pid, "worker_pids": [w.get("pid") for w in stats.get("workers", [])],
             "clock_origin_s": started_s, "policy": stats.get("policy"), "sched_config": stats.get("config"),
             "overhead": stats.get("overhead"), "config": config, "agents": agents, "requests": rows,
