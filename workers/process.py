@@ -94,7 +94,7 @@ def run_plan(engine: WorkerEngine, link: KernelLink, plan: dict[str, Any]) -> di
 
 def failed_plan_done(engine: WorkerEngine, plan: dict[str, Any], message: str) -> dict[str, Any]:
     error = {"code": ErrorCode.INTERNAL.value, "message": message}
-    now = time.time()
+    now = time.monotonic()
     return {
         "type": "plan_done", "worker_id": engine.config.worker_id, "plan_id": plan.get("plan_id"),
         "t_start": now, "t_end": now,
