@@ -7,6 +7,7 @@ Ctrl-C): agents first, then the kernel.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -20,6 +21,8 @@ from agents.launch.progress import Progress
 from agents.launch.spec import AgentSpec
 
 POLL_S = 0.05
+RSS_EVERY_S = 0.5
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass(slots=True)
@@ -30,6 +33,18 @@ class Session:
     started_s: float = 0.0
     ended_s: float = 0.0
     sequential: bool = False
+    peak_rss_bytes: dict[str, int] = field(default_factory=dict)  # agent name -> peak sampled RSS
+    last_rss_s: float = 0.0
+
+    def sample_rss(self) -> None:
+        """Sample live agents' RSS (every RSS_EVERY_S) from /proc/PID/statm."""
+        now = time.monotonic()
+        if now - self.last_rss_s < RSS_EVERY_S:
+            return
+        self.last_rss_s = now
+        for a in self.agents:
+            rss = _rss_bytes(a.pid) if a.proc.poll() is None else 0
+            self.peak_rss_bytes[a.name] = max(self.peak_rss_bytes.get(a.name, 0), rss)
 
     @property
     def makespan_s(self) -> float:
@@ -72,7 +87,16 @@ def run_session(kernel: KernelProcess, specs: list[AgentSpec], seed: int = 0, pa
     return session
 
 
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _tick(kernel: KernelProcess, session: Session, progress: Progress | None, on_tick: OnTick | None) -> None:
+    session.sample_rss()
     if on_tick is not None:
         on_tick(session)
     if progress is not None and progress.is_due():

@@ -22,12 +22,14 @@ class AgentRun:
     ended_s: float | None
     result: dict = field(default_factory=dict)
     log_tail: str = ""
+    peak_rss_bytes: int = 0
 
 
 def agent_runs(session) -> list[AgentRun]:
     """AgentRun records from a launcher Session."""
     return [AgentRun(a.name, a.spec.kind, a.pid, a.exit_code, a.started_s, a.ended_s, a.result(),
-                     a.log_tail() if a.exit_code != 0 else "") for a in session.agents]
+                     a.log_tail() if a.exit_code != 0 else "", session.peak_rss_bytes.get(a.name, 0))
+            for a in session.agents]
 
 
 def request_rows(runs: list[AgentRun], stats: dict, since_s: float) -> list[dict]:
@@ -64,7 +66,7 @@ def agent_row(run: AgentRun, rows: list[dict], origin_s: float) -> dict:
            "elapsed_s": None if run.ended_s is None else run.ended_s - run.started_s,
            "agent_waiting_s": min(firsts) - origin_s if firsts else None,
            "agent_turnaround_s": None if run.ended_s is None else run.ended_s - origin_s,
-           "num_lost": num_lost(run, rows)}
+           "peak_rss_bytes": run.peak_rss_bytes, "num_lost": num_lost(run, rows)}
     if run.exit_code != 0:
         row["error"] = run.result.get("error") or run.log_tail
     return row
@@ -90,7 +92,8 @@ def summary(agents: list[dict], rows: list[dict], started_s: float, ended_s: flo
             "tokens_per_s": tokens / makespan if makespan > 0 else 0.0, "output_tokens": tokens,
             "num_requests": len(rows), "num_failed": len(rows) - len(done),
             "num_failed_agents": sum(1 for a in agents if a["exit_code"] != 0),
-            "num_lost": sum(a["num_lost"] for a in agents)}
+            "num_lost": sum(a["num_lost"] for a in agents),
+            "max_agent_rss_bytes": max((a["peak_rss_bytes"] for a in agents), default=0)}
 
 
 def build_report(runs: list[AgentRun], stats: dict, started_s: float, ended_s: float, config: dict,
@@ -121,7 +124,8 @@ def format_table(report: dict) -> str:
     lines.append(f"makespan {s['makespan_s']:.2f} s (first agent start -> last agent exit) | "
                  f"{s['num_requests']} requests, {s['num_failed']} failed, {s['num_lost']} lost | "
                  f"{s['output_tokens']} tokens, {s['tokens_per_s']:.0f} tok/s | mean waiting "
-                 f"{_fmt(s['mean_waiting_s'])} s, mean turnaround {_fmt(s['mean_turnaround_s'])} s")
+                 f"{_fmt(s['mean_waiting_s'])} s, mean turnaround {_fmt(s['mean_turnaround_s'])} s | "
+                 f"agent RSS <= {s['max_agent_rss_bytes'] / 2**20:.1f} MiB")
     failed = [a for a in report["agents"] if a["exit_code"] != 0]
     for a in failed:
         lines.append(f"FAILED {a['name']} (exit {_code(a['exit_code'])}): {str(a.get('error', '')).strip()[-300:]}")
