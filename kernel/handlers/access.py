@@ -17,5 +17,7 @@ def access_revoke(ctx: CallContext, args: dict) -> dict:
 
 def access_list(ctx: CallContext, args: dict) -> dict:
     access = ctx.kernel.services.access
-    return {"given": [g.to_wire() for g in access.given(ctx.caller)],
-            "received": [g.to_wire() for g in access.received(ctx.caller)]}
+    return {
+        "given": [g.to_wire() for g in access.given(ctx.caller)],
+        "received": [g.to_wire() for g in access.received(ctx.caller)],
+    }

@@ -9,6 +9,11 @@ from kernel.services.audit import AuditQuery
 
 def audit_query(ctx: CallContext, args: dict) -> dict:
     is_operator = ctx.agent is ctx.kernel.operator
-    query = AuditQuery(viewer=None if is_operator else ctx.caller, agent=args["agent"], event=args["event"],
-                       since=args["since"], limit=args["limit"])
+    query = AuditQuery(
+        viewer=None if is_operator else ctx.caller,
+        agent=args["agent"],
+        event=args["event"],
+        since=args["since"],
+        limit=args["limit"],
+    )
     return {"events": ctx.kernel.services.audit.query(query)}

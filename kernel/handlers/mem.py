@@ -6,8 +6,9 @@ from kernel.context import CallContext
 
 
 def _owner(ctx: CallContext, args: dict, mode: str) -> str:
-    return ctx.kernel.services.access.check(ctx.caller, args["owner"], "memory", mode,
-                                            ctx.call.name)
+    return ctx.kernel.services.access.check(
+        ctx.caller, args["owner"], "memory", mode, ctx.call.name
+    )
 
 
 def mem_put(ctx: CallContext, args: dict) -> dict:
@@ -25,8 +26,11 @@ def mem_get(ctx: CallContext, args: dict) -> dict:
 def mem_list(ctx: CallContext, args: dict) -> dict:
     owner = _owner(ctx, args, "read")
     memory = ctx.kernel.services.memory
-    return {"entries": memory.list(owner), "used_bytes": memory.used_bytes(owner),
-            "quota_bytes": memory.quota_bytes}
+    return {
+        "entries": memory.list(owner),
+        "used_bytes": memory.used_bytes(owner),
+        "quota_bytes": memory.quota_bytes,
+    }
 
 
 def mem_search(ctx: CallContext, args: dict) -> dict:

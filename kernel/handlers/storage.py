@@ -6,8 +6,9 @@ from kernel.context import CallContext
 
 
 def _owner(ctx: CallContext, args: dict, mode: str) -> str:
-    return ctx.kernel.services.access.check(ctx.caller, args["owner"], "storage", mode,
-                                            ctx.call.name)
+    return ctx.kernel.services.access.check(
+        ctx.caller, args["owner"], "storage", mode, ctx.call.name
+    )
 
 
 def storage_put(ctx: CallContext, args: dict) -> dict:

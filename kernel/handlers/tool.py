@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.context import DEFERRED, CallContext
+from kernel.services.tools.pool import ToolOutcome
 
 
 def tool_list(ctx: CallContext, args: dict) -> dict:
@@ -16,10 +17,11 @@ def tool_call(ctx: CallContext, args: dict) -> Any:
     pool.registry.get(args["name"]).validate(args["args"])  # NOT_FOUND / INVALID_ARGUMENT now
     d = ctx.defer()
 
-    def done(outcome) -> None:
+    def done(outcome: ToolOutcome) -> None:
         if outcome.ok:
             d.ok({"result": outcome.result})
         else:
             d.error(outcome.code, outcome.message)
+
     pool.submit(ctx.caller, args["name"], args["args"], args["timeout_s"], done)
     return DEFERRED

@@ -69,7 +69,9 @@ def open_services(config: KernelConfig, loop: EventLoop) -> Services:
     storage.drop_stash()  # evicted memory of a previous kernel run belongs to dead agents
     audit = AuditLog(audit_store)
     registry = ToolRegistry()
-    pool = ToolPool(config, loop, registry, storage_store.path, after_kill=storage_store.reader_check)
+    pool = ToolPool(
+        config, loop, registry, storage_store.path, after_kill=storage_store.reader_check
+    )
     return Services(
         memory=MemoryManager(config.mem_quota_bytes, storage),
         storage=storage,

@@ -20,8 +20,14 @@ MODES = ("read", "write", "readwrite")
 
 
 class Recorder(Protocol):
-    def record(self, event: str, agent: str, target: str | None = None,
-               resource: str | None = None, detail: str | None = None) -> int: ...
+    def record(
+        self,
+        event: str,
+        agent: str,
+        target: str | None = None,
+        resource: str | None = None,
+        detail: str | None = None,
+    ) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,8 +42,13 @@ class Grant:
         return self.mode == "readwrite" or self.mode == mode
 
     def to_wire(self) -> dict:
-        return {"grant_id": self.grant_id, "owner": self.owner, "grantee": self.grantee,
-                "resource": self.resource, "mode": self.mode}
+        return {
+            "grant_id": self.grant_id,
+            "owner": self.owner,
+            "grantee": self.grantee,
+            "resource": self.resource,
+            "mode": self.mode,
+        }
 
 
 class AccessManager:
@@ -46,23 +57,28 @@ class AccessManager:
         self._grants: dict[int, Grant] = {}
         self._ids = itertools.count(1)
 
-    def check(self, caller: str, owner: str | None, resource: str, mode: str,
-              action: str = "") -> str:
+    def check(
+        self, caller: str, owner: str | None, resource: str, mode: str, action: str = ""
+    ) -> str:
         """Return the effective owner (default: caller) or raise PERMISSION_DENIED (audited)."""
         assert mode in ("read", "write"), mode
         if owner is None or owner == caller:
             return caller
         if any(g.allows(mode) for g in self._find(owner, caller, resource)):
             return owner
-        self.audit.record("deny", agent=caller, target=owner, resource=resource,
-                          detail=f"{mode} {action}".strip())
-        raise SyscallError(ErrorCode.PERMISSION_DENIED,
-                           f"{caller!r} has no {mode} grant on {owner!r}'s {resource}")
+        self.audit.record(
+            "deny", agent=caller, target=owner, resource=resource, detail=f"{mode} {action}".strip()
+        )
+        raise SyscallError(
+            ErrorCode.PERMISSION_DENIED, f"{caller!r} has no {mode} grant on {owner!r}'s {resource}"
+        )
 
     def grant(self, owner: str, grantee: str, resource: str, mode: str) -> int:
         """Grant (idempotent for an identical live grant); return its id."""
         if grantee == owner:
-            raise SyscallError(ErrorCode.INVALID_ARGUMENT, "field 'grantee': cannot grant to yourself")
+            raise SyscallError(
+                ErrorCode.INVALID_ARGUMENT, "field 'grantee': cannot grant to yourself"
+            )
         for g in self._find(owner, grantee, resource):
             if g.mode == mode:
                 return g.grant_id
@@ -76,8 +92,9 @@ class AccessManager:
         ids = [g.grant_id for g in self._find(owner, grantee, resource)]
         for gid in ids:
             del self._grants[gid]
-        self.audit.record("revoke", agent=owner, target=grantee, resource=resource,
-                          detail=f"revoked {len(ids)}")
+        self.audit.record(
+            "revoke", agent=owner, target=grantee, resource=resource, detail=f"revoked {len(ids)}"
+        )
         return len(ids)
 
     def given(self, owner: str) -> list[Grant]:
@@ -93,5 +110,8 @@ class AccessManager:
             assert g.resource in RESOURCES and g.mode in MODES, f"grant {gid} malformed"
 
     def _find(self, owner: str, grantee: str, resource: str) -> list[Grant]:
-        return [g for g in self._grants.values()
-                if g.owner == owner and g.grantee == grantee and g.resource == resource]
+        return [
+            g
+            for g in self._grants.values()
+            if g.owner == owner and g.grantee == grantee and g.resource == resource
+        ]

@@ -11,6 +11,7 @@ Owner: the kernel main thread.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -24,7 +25,7 @@ class AppendStore(Protocol):
     def write(self, ops: list[tuple[str, bytes, bytes | None]]) -> None: ...
     def last_key(self, db: str) -> bytes | None: ...
     def get(self, db: str, key: bytes) -> bytes | None: ...
-    def walk_back(self, db: str, visit) -> None: ...
+    def walk_back(self, db: str, visit: Callable[[bytes, bytes], bool]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +44,14 @@ class AuditLog:
         self.next_seq = 1 if last is None else int.from_bytes(last, "big") + 1
         self._last_time = 0.0 if last is None else unpack(store.get("events", last))[0]
 
-    def record(self, event: str, agent: str, target: str | None = None,
-               resource: str | None = None, detail: str | None = None) -> int:
+    def record(
+        self,
+        event: str,
+        agent: str,
+        target: str | None = None,
+        resource: str | None = None,
+        detail: str | None = None,
+    ) -> int:
         """Append one event; return its sequence number."""
         seq = self.next_seq
         self._last_time = max(time.time(), self._last_time)
@@ -64,6 +71,7 @@ class AuditLog:
             if _matches(ev, q):
                 found.append(ev)
             return len(found) < q.limit
+
         self.store.walk_back("events", visit)
         found.reverse()
         return found
@@ -76,8 +84,15 @@ class AuditLog:
 
 def _event(raw: bytes, data: bytes) -> dict:
     t, event, agent, target, resource, detail = unpack(data)
-    return {"seq": int.from_bytes(raw, "big"), "time": t, "event": event, "agent": agent,
-            "target": target, "resource": resource, "detail": detail}
+    return {
+        "seq": int.from_bytes(raw, "big"),
+        "time": t,
+        "event": event,
+        "agent": agent,
+        "target": target,
+        "resource": resource,
+        "detail": detail,
+    }
 
 
 def _matches(ev: dict, q: AuditQuery) -> bool:

@@ -22,7 +22,7 @@ def live_key(owner: str, key: str) -> bytes:
 
 
 def split_live_key(owner: str, raw: bytes) -> str:
-    return raw[len(namespace(owner)):].decode()
+    return raw[len(namespace(owner)) :].decode()
 
 
 def versions_prefix(owner: str, key: str) -> bytes:
@@ -38,11 +38,15 @@ def check_key_fits(owner: str, key: str, max_key_bytes: int) -> None:
     """Longest encoded form (a version key) must fit LMDB's key limit."""
     size = len(version_key(owner, key, 0))
     if size > max_key_bytes:
-        raise SyscallError(ErrorCode.INVALID_ARGUMENT,
-                           f"field 'key': encoded key is {size} bytes, limit {max_key_bytes}")
+        raise SyscallError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"field 'key': encoded key is {size} bytes, limit {max_key_bytes}",
+        )
 
 
 def check_not_reserved(key: str) -> None:
     if key.startswith(MEM_PREFIX):
-        raise SyscallError(ErrorCode.INVALID_ARGUMENT,
-                           f"field 'key': prefix {MEM_PREFIX!r} is reserved for evicted memory")
+        raise SyscallError(
+            ErrorCode.INVALID_ARGUMENT,
+            f"field 'key': prefix {MEM_PREFIX!r} is reserved for evicted memory",
+        )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import lmdb
 
+T = TypeVar("T")
 INITIAL_MAP_BYTES = 16 << 20
 MAX_DBS = 8
 
@@ -22,33 +24,45 @@ WriteOp = tuple[str, bytes, bytes | None]
 class LmdbStore:
     """A small key-value facade over named LMDB sub-databases."""
 
-    def __init__(self, path: Path, db_names: Iterable[str], readonly: bool = False,
-                 sync: bool = True) -> None:
+    def __init__(
+        self, path: Path, db_names: Iterable[str], readonly: bool = False, sync: bool = True
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
         if not readonly:
             self.path.mkdir(parents=True, exist_ok=True)
-        self.env = lmdb.open(str(self.path), map_size=INITIAL_MAP_BYTES, max_dbs=MAX_DBS,
-                             readonly=readonly, sync=sync, metasync=sync)
-        self._dbs = {name: self.env.open_db(name.encode(), create=not readonly)
-                     for name in db_names}
+        self.env = lmdb.open(
+            str(self.path),
+            map_size=INITIAL_MAP_BYTES,
+            max_dbs=MAX_DBS,
+            readonly=readonly,
+            sync=sync,
+            metasync=sync,
+        )
+        self._dbs = {
+            name: self.env.open_db(name.encode(), create=not readonly) for name in db_names
+        }
         self.max_key_bytes = self.env.max_key_size()
 
     def get(self, db: str, key: bytes) -> bytes | None:
         def read() -> bytes | None:
             with self.env.begin(db=self._dbs[db]) as txn:
                 return txn.get(key)
+
         return self._read(read)
 
     def scan(self, db: str, prefix: bytes = b"") -> list[tuple[bytes, bytes]]:
         """All (key, value) pairs whose key starts with prefix, in key order."""
+
         def read() -> list[tuple[bytes, bytes]]:
             with self.env.begin(db=self._dbs[db]) as txn:
                 return _scan_txn(txn.cursor(), prefix)
+
         return self._read(read)
 
     def walk_back(self, db: str, visit: Callable[[bytes, bytes], bool]) -> None:
         """Visit pairs from the last key backwards until visit returns False."""
+
         def read() -> None:
             with self.env.begin(db=self._dbs[db]) as txn:
                 cur = txn.cursor()
@@ -57,6 +71,7 @@ class LmdbStore:
                 for key, value in cur.iterprev():
                     if not visit(key, value):
                         return
+
         self._read(read)
 
     def last_key(self, db: str) -> bytes | None:
@@ -64,6 +79,7 @@ class LmdbStore:
             with self.env.begin(db=self._dbs[db]) as txn:
                 cur = txn.cursor()
                 return cur.key() if cur.last() else None
+
         return self._read(read)
 
     def write(self, ops: list[WriteOp]) -> None:
@@ -91,7 +107,7 @@ class LmdbStore:
     def close(self) -> None:
         self.env.close()
 
-    def _read(self, fn):
+    def _read(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except lmdb.MapResizedError:  # another process grew the map
@@ -99,7 +115,7 @@ class LmdbStore:
             return fn()
 
 
-def _scan_txn(cur, prefix: bytes) -> list[tuple[bytes, bytes]]:
+def _scan_txn(cur: lmdb.Cursor, prefix: bytes) -> list[tuple[bytes, bytes]]:
     out: list[tuple[bytes, bytes]] = []
     if not cur.set_range(prefix):
         return out

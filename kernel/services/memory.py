@@ -9,6 +9,7 @@ Owner: the kernel main thread. Invariant: used_bytes == sum of resident sizes <=
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -52,8 +53,9 @@ class MemoryManager:
         data = pack(value)
         size = entry_size(key, data)
         if size > self.quota_bytes:
-            raise SyscallError(ErrorCode.QUOTA_EXCEEDED,
-                               f"entry is {size} bytes, memory quota {self.quota_bytes}")
+            raise SyscallError(
+                ErrorCode.QUOTA_EXCEEDED, f"entry is {size} bytes, memory quota {self.quota_bytes}"
+            )
         mem = self._mem(owner)
         self._forget(owner, mem, key)
         return size, self._admit(owner, mem, key, data)
@@ -74,8 +76,10 @@ class MemoryManager:
 
     def list(self, owner: str) -> list[dict]:
         mem = self._agents.get(owner) or AgentMemory()
-        out = [{"key": k, "bytes": entry_size(k, d), "is_resident": True}
-               for k, d in mem.resident.items()]
+        out = [
+            {"key": k, "bytes": entry_size(k, d), "is_resident": True}
+            for k, d in mem.resident.items()
+        ]
         out += [{"key": k, "bytes": n, "is_resident": False} for k, n in mem.evicted.items()]
         return out
 
@@ -86,13 +90,14 @@ class MemoryManager:
     def search(self, owner: str, query: str, limit: int) -> list[dict]:
         mem = self._agents.get(owner) or AgentMemory()
 
-        def docs():
+        def docs() -> Iterator[tuple[str, Any]]:
             for k, d in mem.resident.items():
                 yield k, unpack(d)
             for k in mem.evicted:
                 data = self.stash.unstash(owner, k, remove=False)
                 if data is not None:
                     yield k, unpack(data)
+
         return rank(query, docs(), limit)
 
     def delete(self, owner: str, key: str) -> bool:

@@ -14,6 +14,7 @@ Owner: the kernel main thread (tool runners open the file read-only in their own
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from kernel.services import keys
@@ -83,8 +84,14 @@ class StorageManager:
         for raw, data in rows:
             t, is_deleted, value = unpack(data)
             size = 0 if is_deleted else len(pack(value))
-            out.append({"version": int.from_bytes(raw[-8:], "big"), "time": t,
-                        "bytes": size, "is_deleted": is_deleted})
+            out.append(
+                {
+                    "version": int.from_bytes(raw[-8:], "big"),
+                    "time": t,
+                    "bytes": size,
+                    "is_deleted": is_deleted,
+                }
+            )
         return out
 
     def rollback(self, owner: str, key: str, version: int) -> int:
@@ -124,7 +131,7 @@ class StorageManager:
         for raw, data in self.store.scan("latest"):
             version, is_deleted, size = unpack(data)
             owner_len = int.from_bytes(raw[:2], "big")
-            owner, key = raw[2:2 + owner_len].decode(), raw[2 + owner_len:].decode()
+            owner, key = raw[2 : 2 + owner_len].decode(), raw[2 + owner_len :].decode()
             rows = self.store.scan("versions", keys.versions_prefix(owner, key))
             assert rows, f"latest {owner}/{key} has no versions"
             top = int.from_bytes(rows[-1][0][-8:], "big")
@@ -136,10 +143,16 @@ class StorageManager:
         latest = self._latest(owner, key)
         version = 1 if latest is None else latest[0] + 1
         size = 0 if is_deleted else len(pack(value))
-        self.store.write([
-            ("versions", keys.version_key(owner, key, version), pack([time.time(), is_deleted, value])),
-            ("latest", keys.live_key(owner, key), pack([version, is_deleted, size])),
-        ])
+        self.store.write(
+            [
+                (
+                    "versions",
+                    keys.version_key(owner, key, version),
+                    pack([time.time(), is_deleted, value]),
+                ),
+                ("latest", keys.live_key(owner, key), pack([version, is_deleted, size])),
+            ]
+        )
         return version
 
     def _latest(self, owner: str, key: str) -> list | None:
@@ -162,7 +175,8 @@ class StorageManager:
 
 def search_live(store: KVStore, owner: str, query: str, limit: int) -> list[dict]:
     """Keyword search over the owner's live latest values (also used read-only by tool runners)."""
-    def docs():
+
+    def docs() -> Iterator[tuple[str, Any]]:
         for raw, data in store.scan("latest", keys.namespace(owner)):
             key = keys.split_live_key(owner, raw)
             version, is_deleted, _ = unpack(data)
@@ -171,4 +185,5 @@ def search_live(store: KVStore, owner: str, query: str, limit: int) -> list[dict
             record = store.get("versions", keys.version_key(owner, key, version))
             if record is not None:
                 yield key, unpack(record)[2]
+
     return rank(query, docs(), limit, with_snippet=True)

@@ -21,8 +21,9 @@ def flatten_text(value: Any, depth: int = 0) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        parts = (f"{flatten_text(k, depth + 1)}: {flatten_text(v, depth + 1)}"
-                 for k, v in value.items())
+        parts = (
+            f"{flatten_text(k, depth + 1)}: {flatten_text(v, depth + 1)}" for k, v in value.items()
+        )
         return ", ".join(parts)
     if isinstance(value, (list, tuple)):
         return ", ".join(flatten_text(v, depth + 1) for v in value)
@@ -41,13 +42,16 @@ def score(query_terms: set[str], text: str) -> float:
 
 def snippet(text: str, query_terms: set[str]) -> str:
     """Up to SNIPPET_CHARS of text around the first matched term."""
-    first = next((m.start() for m in TOKEN_RE.finditer(text) if m.group().lower() in query_terms), 0)
+    first = next(
+        (m.start() for m in TOKEN_RE.finditer(text) if m.group().lower() in query_terms), 0
+    )
     start = max(0, first - SNIPPET_CHARS // 4)
-    return text[start:start + SNIPPET_CHARS]
+    return text[start : start + SNIPPET_CHARS]
 
 
-def rank(query: str, docs: Iterable[tuple[str, Any]], limit: int,
-         with_snippet: bool = False) -> list[dict]:
+def rank(
+    query: str, docs: Iterable[tuple[str, Any]], limit: int, with_snippet: bool = False
+) -> list[dict]:
     """Hits [{key, score[, snippet]}] for (key, value) docs, best first, at most limit."""
     terms = tokenize(query)
     hits = []

@@ -41,8 +41,10 @@ class Harness:
     def call(self, caller: str, call: str, **args: Any) -> Any:
         """Validate args against the declaration and run the handler; return its result
         (DEFERRED for tool.call) or raise SyscallError."""
-        handler = getattr(importlib.import_module(f"kernel.handlers.{SYSCALLS[call].namespace}"),
-                          method_name(call))
+        handler = getattr(
+            importlib.import_module(f"kernel.handlers.{SYSCALLS[call].namespace}"),
+            method_name(call),
+        )
         return handler(self.ctx(caller, call), validate_args(SYSCALLS[call], args))
 
     def reopen(self) -> None:

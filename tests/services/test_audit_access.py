@@ -32,7 +32,9 @@ def test_readwrite_grant_allows_both_and_list_shows_both_sides(harness):
     harness.call("b", "mem.put", key="k", value=1, owner="a")
     assert harness.call("a", "mem.get", key="k") == {"value": 1, "was_evicted": False}
     grant = {"owner": "a", "grantee": "b", "resource": "memory", "mode": "readwrite"}
-    assert [g | {"grant_id": 0} for g in harness.call("a", "access.list")["given"]] == [grant | {"grant_id": 0}]
+    assert [g | {"grant_id": 0} for g in harness.call("a", "access.list")["given"]] == [
+        grant | {"grant_id": 0}
+    ]
     assert harness.call("b", "access.list")["received"][0]["owner"] == "a"
     assert harness.call("b", "access.list")["given"] == []
 
@@ -51,11 +53,19 @@ def test_audit_records_grants_revocations_denials_with_privacy(harness):
     events = harness.call("a", "audit.query", limit=100)["events"]
     assert [e["event"] for e in events] == ["grant", "deny", "revoke"]
     assert events[1] | {"time": 0, "seq": 0} == {
-        "seq": 0, "time": 0, "event": "deny", "agent": "c", "target": "a", "resource": "storage",
-        "detail": "read storage.list"}
+        "seq": 0,
+        "time": 0,
+        "event": "deny",
+        "agent": "c",
+        "target": "a",
+        "resource": "storage",
+        "detail": "read storage.list",
+    }
     assert [e["seq"] for e in events] == sorted(e["seq"] for e in events)
     assert [e["event"] for e in harness.call("b", "audit.query")["events"]] == ["grant", "revoke"]
-    assert [e["event"] for e in harness.call("c", "audit.query", event="bad_token")["events"]] == ["bad_token"]
+    assert [e["event"] for e in harness.call("c", "audit.query", event="bad_token")["events"]] == [
+        "bad_token"
+    ]
     assert harness.call("a", "audit.query", agent="c")["events"][0]["event"] == "deny"
     assert harness.call("b", "audit.query", agent="c")["events"] == []  # not b's business
 
@@ -66,7 +76,9 @@ def test_operator_sees_every_event_including_anonymous_bad_tokens(harness):
     assert harness.call("a", "audit.query", event="bad_token")["events"] == []
     events = harness.call("operator", "audit.query", limit=100)["events"]
     assert [(e["event"], e["agent"]) for e in events] == [("grant", "a"), ("bad_token", "")]
-    assert [e["event"] for e in harness.call("operator", "audit.query", agent="b")["events"]] == ["grant"]
+    assert [e["event"] for e in harness.call("operator", "audit.query", agent="b")["events"]] == [
+        "grant"
+    ]
 
 
 def test_audit_limit_since_and_persistence(harness):
@@ -78,7 +90,10 @@ def test_audit_limit_since_and_persistence(harness):
     assert all(e["time"] >= since for e in harness.call("a", "audit.query", since=since)["events"])
     harness.reopen()
     assert len(harness.call("a", "audit.query", limit=100)["events"]) == 5
-    assert harness.call("a", "access.list") == {"given": [], "received": []}  # grants: kernel lifetime
+    assert harness.call("a", "access.list") == {
+        "given": [],
+        "received": [],
+    }  # grants: kernel lifetime
     harness.call("a", "access.grant", grantee="g0", resource="memory")
     assert harness.call("a", "audit.query", limit=1)["events"][0]["seq"] == 6
     harness.services.check_integrity()

@@ -13,14 +13,21 @@ from hypothesis import strategies as st
 from kernel.services.tools.calculator import CalcError, evaluate, to_wire
 from syscalls.errors import ErrorCode, SyscallError
 
-OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
-       "%": operator.mod, "/": operator.truediv}
+OPS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "/": operator.truediv,
+}
 
 # a tree is an int leaf, ("neg", tree) or (op, left, right)
 trees = st.recursive(
     st.integers(0, 10**6),
-    lambda sub: st.one_of(st.tuples(st.just("neg"), sub),
-                          st.tuples(st.sampled_from(sorted(OPS)), sub, sub)),
+    lambda sub: st.one_of(
+        st.tuples(st.just("neg"), sub), st.tuples(st.sampled_from(sorted(OPS)), sub, sub)
+    ),
     max_leaves=12,
 )
 
@@ -59,21 +66,57 @@ def test_matches_reference_on_random_trees(tree):
     assert same(evaluate(render(tree)), expected)
 
 
-@pytest.mark.parametrize("text, value", [
-    ("2*(3+4)", 14), ("-2**2", -4), ("2**-1", 0.5), ("2**3**2", 512), ("-3 // 2", -2),
-    ("7 % -3", -2), ("10/4", 2.5), ("1.5e3 + .5", 1500.5), ("sqrt(16) + abs(-3)", 7.0),
-    ("round(2.567, 2)", 2.57), ("min(4, 2, 9) * max(1, 3)", 6), ("--3", 3), ("+-+3", -3),
-    ("2 * pi", 2 * math.pi), ("((((1))))", 1), ("(1 + 2) * -(3 - 5)", 6),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("2*(3+4)", 14),
+        ("-2**2", -4),
+        ("2**-1", 0.5),
+        ("2**3**2", 512),
+        ("-3 // 2", -2),
+        ("7 % -3", -2),
+        ("10/4", 2.5),
+        ("1.5e3 + .5", 1500.5),
+        ("sqrt(16) + abs(-3)", 7.0),
+        ("round(2.567, 2)", 2.57),
+        ("min(4, 2, 9) * max(1, 3)", 6),
+        ("--3", 3),
+        ("+-+3", -3),
+        ("2 * pi", 2 * math.pi),
+        ("((((1))))", 1),
+        ("(1 + 2) * -(3 - 5)", 6),
+    ],
+)
 def test_known_values(text, value):
     assert same(evaluate(text), value)
 
 
-@pytest.mark.parametrize("junk", [
-    "", "   ", "2 +", "(1 + 2", "1 + 2)", "2 3", "import os", "__import__('os')", "1 +* 2",
-    "foo(1)", "x", "2 ** ", "1..2", "3 $ 4", "sqrt()", "round(1, 2, 3)", "()", "1,2",
-    "(" * 150 + "1" + ")" * 150, "[1]", "'a'",
-])
+@pytest.mark.parametrize(
+    "junk",
+    [
+        "",
+        "   ",
+        "2 +",
+        "(1 + 2",
+        "1 + 2)",
+        "2 3",
+        "import os",
+        "__import__('os')",
+        "1 +* 2",
+        "foo(1)",
+        "x",
+        "2 ** ",
+        "1..2",
+        "3 $ 4",
+        "sqrt()",
+        "round(1, 2, 3)",
+        "()",
+        "1,2",
+        "(" * 150 + "1" + ")" * 150,
+        "[1]",
+        "'a'",
+    ],
+)
 def test_rejects_junk_naming_the_field(junk):
     with pytest.raises(SyscallError) as info:
         evaluate(junk)
@@ -81,8 +124,10 @@ def test_rejects_junk_naming_the_field(junk):
     assert "field 'expression'" in info.value.message
 
 
-@pytest.mark.parametrize("text", ["1/0", "5 // 0", "5 % 0", "0 ** -1", "sqrt(-1)", "9 ** 9 ** 9",
-                                  "(-8) ** 0.5", "10.0 ** 400"])
+@pytest.mark.parametrize(
+    "text",
+    ["1/0", "5 // 0", "5 % 0", "0 ** -1", "sqrt(-1)", "9 ** 9 ** 9", "(-8) ** 0.5", "10.0 ** 400"],
+)
 def test_math_errors(text):
     with pytest.raises(CalcError):
         evaluate(text)
@@ -98,5 +143,5 @@ def test_large_ints_travel_as_floats():
 def test_power_and_unary_minus_match_python(a, b):
     if a == 0 and b < 0:
         return
-    assert same(evaluate(f"({a}) ** {b}"), a ** b)
+    assert same(evaluate(f"({a}) ** {b}"), a**b)
     assert same(evaluate(f"-{abs(a)} ** {b}"), -(abs(a) ** b))

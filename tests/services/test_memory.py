@@ -25,7 +25,11 @@ def test_lru_entry_is_evicted_to_storage_and_found_again(harness):
     assert harness.services.storage.stash_size("a") == 1
     listing = harness.call("a", "mem.list")
     assert {e["key"]: e["is_resident"] for e in listing["entries"]} == {
-        "k1": True, "k2": False, "k3": True, "k4": True}
+        "k1": True,
+        "k2": False,
+        "k3": True,
+        "k4": True,
+    }
     assert listing["used_bytes"] <= listing["quota_bytes"] == 100
     assert harness.call("a", "mem.get", key="k2") == {"value": VALUE + "k2", "was_evicted": True}
     assert harness.call("a", "mem.get", key="k2")["was_evicted"] is False
@@ -46,7 +50,9 @@ def test_search_and_delete_reach_evicted_entries(harness):
     for i in range(4):
         harness.call("a", "mem.put", key=f"f{i}", value=VALUE)
     assert not _resident(harness, "a")["trip"]
-    assert harness.call("a", "mem.search", query="lisbon trip")["hits"] == [{"key": "trip", "score": 1.0}]
+    assert harness.call("a", "mem.search", query="lisbon trip")["hits"] == [
+        {"key": "trip", "score": 1.0}
+    ]
     assert harness.call("a", "mem.delete", key="trip") == {"deleted": True}
     assert harness.call("a", "mem.delete", key="trip") == {"deleted": False}
     with pytest.raises(SyscallError) as info:

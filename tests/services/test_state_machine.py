@@ -23,8 +23,9 @@ QUOTA = 60
 agents = st.sampled_from(AGENTS)
 owners = st.one_of(st.none(), agents)
 keys = st.sampled_from(("k0", "k1", "k2", "k3"))
-values = st.one_of(st.integers(-1000, 1000), st.text(max_size=16),
-                   st.lists(st.integers(0, 9), max_size=4))
+values = st.one_of(
+    st.integers(-1000, 1000), st.text(max_size=16), st.lists(st.integers(0, 9), max_size=4)
+)
 resources = st.sampled_from(("memory", "storage"))
 modes = st.sampled_from(("read", "write", "readwrite"))
 DENIED = object()
@@ -79,19 +80,32 @@ class ServicesMachine(RuleBasedStateMachine):
     # ---- memory --------------------------------------------------------------------------
     @rule(caller=agents, owner=owners, key=keys, value=values)
     def mem_put(self, caller, owner, key, value):
-        if self.run(caller, owner, "memory", "write", "mem.put", key=key, value=value) is not DENIED:
+        if (
+            self.run(caller, owner, "memory", "write", "mem.put", key=key, value=value)
+            is not DENIED
+        ):
             self.memory[owner or caller][key] = value
 
     @rule(caller=agents, owner=owners, key=keys)
     def mem_put_too_big(self, caller, owner, key):
-        self.expect_error(ErrorCode.QUOTA_EXCEEDED, caller, owner, "memory", "write", "mem.put",
-                          key=key, value="z" * QUOTA)
+        self.expect_error(
+            ErrorCode.QUOTA_EXCEEDED,
+            caller,
+            owner,
+            "memory",
+            "write",
+            "mem.put",
+            key=key,
+            value="z" * QUOTA,
+        )
 
     @rule(caller=agents, owner=owners, key=keys)
     def mem_get(self, caller, owner, key):
         expected = self.memory[owner or caller].get(key, TOMBSTONE)
         if expected is TOMBSTONE:
-            return self.expect_error(ErrorCode.NOT_FOUND, caller, owner, "memory", "read", "mem.get", key=key)
+            return self.expect_error(
+                ErrorCode.NOT_FOUND, caller, owner, "memory", "read", "mem.get", key=key
+            )
         result = self.run(caller, owner, "memory", "read", "mem.get", key=key)
         assert result is DENIED or result["value"] == expected
 
@@ -122,7 +136,9 @@ class ServicesMachine(RuleBasedStateMachine):
     def storage_get(self, caller, owner, key):
         expected = self.live(owner or caller, key)
         if expected is TOMBSTONE:
-            return self.expect_error(ErrorCode.NOT_FOUND, caller, owner, "storage", "read", "storage.get", key=key)
+            return self.expect_error(
+                ErrorCode.NOT_FOUND, caller, owner, "storage", "read", "storage.get", key=key
+            )
         result = self.run(caller, owner, "storage", "read", "storage.get", key=key)
         assert result is DENIED or result["value"] == expected
 
@@ -139,9 +155,19 @@ class ServicesMachine(RuleBasedStateMachine):
     def storage_rollback(self, caller, owner, key, version):
         history = self.versions.get((owner or caller, key), [])
         if version > len(history):
-            return self.expect_error(ErrorCode.NOT_FOUND, caller, owner, "storage", "write",
-                                     "storage.rollback", key=key, version=version)
-        result = self.run(caller, owner, "storage", "write", "storage.rollback", key=key, version=version)
+            return self.expect_error(
+                ErrorCode.NOT_FOUND,
+                caller,
+                owner,
+                "storage",
+                "write",
+                "storage.rollback",
+                key=key,
+                version=version,
+            )
+        result = self.run(
+            caller, owner, "storage", "write", "storage.rollback", key=key, version=version
+        )
         if result is not DENIED:
             history.append(history[version - 1])
             assert result["version"] == len(history)
@@ -150,7 +176,11 @@ class ServicesMachine(RuleBasedStateMachine):
     def storage_list(self, caller, owner):
         result = self.run(caller, owner, "storage", "read", "storage.list")
         if result is not DENIED:
-            live = {k for (o, k), h in self.versions.items() if o == (owner or caller) and h[-1] is not TOMBSTONE}
+            live = {
+                k
+                for (o, k), h in self.versions.items()
+                if o == (owner or caller) and h[-1] is not TOMBSTONE
+            }
             assert {k["key"] for k in result["keys"]} == live
 
     # ---- grants and exits ----------------------------------------------------------------
@@ -169,7 +199,9 @@ class ServicesMachine(RuleBasedStateMachine):
     @rule(owner=agents, grantee=agents, resource=resources)
     def revoke(self, owner, grantee, resource):
         gone = {g for g in self.grants if g[:3] == (owner, grantee, resource)}
-        assert self.h.call(owner, "access.revoke", grantee=grantee, resource=resource)["revoked"] == len(gone)
+        assert self.h.call(owner, "access.revoke", grantee=grantee, resource=resource)[
+            "revoked"
+        ] == len(gone)
         self.grants -= gone
 
     @precondition(lambda self: any(self.memory.values()))
@@ -191,8 +223,10 @@ class ServicesMachine(RuleBasedStateMachine):
     @invariant()
     def grants_match_the_model(self):
         for a in AGENTS:
-            given = {(g["owner"], g["grantee"], g["resource"], g["mode"])
-                     for g in self.h.call(a, "access.list")["given"]}
+            given = {
+                (g["owner"], g["grantee"], g["resource"], g["mode"])
+                for g in self.h.call(a, "access.list")["given"]
+            }
             assert given == {g for g in self.grants if g[0] == a}
 
 

@@ -60,7 +60,10 @@ def test_search_ranks_by_matched_terms_over_live_values(harness):
 
 
 def test_reserved_prefix_and_oversized_keys_are_rejected(harness):
-    assert codes(harness.call, "a", "storage.put", key="__mem__/x", value=1) == ErrorCode.INVALID_ARGUMENT
+    assert (
+        codes(harness.call, "a", "storage.put", key="__mem__/x", value=1)
+        == ErrorCode.INVALID_ARGUMENT
+    )
     with pytest.raises(SyscallError, match="field 'key'"):
         harness.call("a", "storage.put", key="é" * 256, value=1)
 

@@ -13,8 +13,12 @@ from kernel.context import DEFERRED
 from syscalls.errors import ErrorCode, SyscallError
 from tests.services.helpers import Harness, open_harness, remove_state
 
-POOL = {"tool_workers": 2, "tool_timeout_s": 5.0, "tool_max_timeout_s": 10.0,
-        "tool_max_output_bytes": 1000}
+POOL = {
+    "tool_workers": 2,
+    "tool_timeout_s": 5.0,
+    "tool_max_timeout_s": 10.0,
+    "tool_max_output_bytes": 1000,
+}
 
 
 def run_until(h: Harness, predicate, timeout_s: float = 10.0) -> None:
@@ -56,9 +60,12 @@ def pool_harness():
 
 def test_tool_list_describes_schemas(pool_harness):
     tools = {t["name"]: t for t in pool_harness.call("a", "tool.list")["tools"]}
-    assert {"calculator", "unit_convert", "datetime", "storage_search", "sleep", "crash"} <= set(tools)
+    assert {"calculator", "unit_convert", "datetime", "storage_search", "sleep", "crash"} <= set(
+        tools
+    )
     assert tools["calculator"]["args"] == [
-        {"name": "expression", "type": "str", "required": True, "doc": "e.g. '2*(3+4) - sqrt(16)'"}]
+        {"name": "expression", "type": "str", "required": True, "doc": "e.g. '2*(3+4) - sqrt(16)'"}
+    ]
 
 
 def test_calls_reply_through_the_deferred(pool_harness):
@@ -77,9 +84,14 @@ def test_bad_names_and_args_fail_before_deferring(pool_harness):
     with pytest.raises(SyscallError, match="field 'bogus'"):
         pool_harness.call("a", "tool.call", name="calculator", args={"expression": "1", "bogus": 1})
     reply = call_tool(pool_harness, "a", "calculator", expression="2 +")
-    assert reply["error"]["code"] == "INVALID_ARGUMENT" and "field 'expression'" in reply["error"]["message"]
+    assert (
+        reply["error"]["code"] == "INVALID_ARGUMENT"
+        and "field 'expression'" in reply["error"]["message"]
+    )
     reply = call_tool(pool_harness, "a", "calculator", expression="1/0")
-    assert reply["error"]["code"] == "TOOL_ERROR" and "division by zero" in reply["error"]["message"]
+    assert (
+        reply["error"]["code"] == "TOOL_ERROR" and "division by zero" in reply["error"]["message"]
+    )
 
 
 def test_timeout_kills_the_runner_while_the_loop_keeps_working(pool_harness):
@@ -88,9 +100,21 @@ def test_timeout_kills_the_runner_while_the_loop_keeps_working(pool_harness):
     timer = h.loop.call_every(0.01, lambda: ticks.append(time.monotonic()))
     replies: dict[str, tuple[float, dict]] = {}
     t0 = time.monotonic()
-    pool.submit("a", "sleep", {"seconds": 30}, 0.6, lambda o: replies.setdefault("sleep", (time.monotonic(), o)))
+    pool.submit(
+        "a",
+        "sleep",
+        {"seconds": 30},
+        0.6,
+        lambda o: replies.setdefault("sleep", (time.monotonic(), o)),
+    )
     sleeper_pid = next(r.proc.pid for r in pool.runners.values() if r.call is not None)
-    pool.submit("a", "calculator", {"expression": "6*7"}, None, lambda o: replies.setdefault("calc", (time.monotonic(), o)))
+    pool.submit(
+        "a",
+        "calculator",
+        {"expression": "6*7"},
+        None,
+        lambda o: replies.setdefault("calc", (time.monotonic(), o)),
+    )
     run_until(h, lambda: "sleep" in replies)
     timer.cancel()
     (t_calc, calc), (t_sleep, slept) = replies["calc"], replies["sleep"]
@@ -118,7 +142,9 @@ def test_crashing_tools_yield_tool_error_and_the_pool_recovers(pool_harness):
 def test_output_limit(pool_harness):
     reply = call_tool(pool_harness, "a", "echo", text="x", times=5000)
     assert reply["error"]["code"] == "TOOL_ERROR" and "limit 1000" in reply["error"]["message"]
-    assert call_tool(pool_harness, "a", "echo", text="x", times=10)["result"] == {"result": "x" * 10}
+    assert call_tool(pool_harness, "a", "echo", text="x", times=10)["result"] == {
+        "result": "x" * 10
+    }
 
 
 def test_calls_queue_when_all_runners_are_busy(pool_harness):
@@ -151,7 +177,9 @@ def test_storage_search_tool_sees_only_the_callers_storage(pool_harness):
     h.call("b", "storage.put", key="bfav", value="jazz too")
     hits = call_tool(h, "a", "storage_search", query="jazz")["result"]["result"]["hits"]
     assert [hit["key"] for hit in hits] == ["fav"]
-    h.call("a", "storage.put", key="fav2", value="more jazz")  # written after the runner opened LMDB
+    h.call(
+        "a", "storage.put", key="fav2", value="more jazz"
+    )  # written after the runner opened LMDB
     hits = call_tool(h, "a", "storage_search", query="jazz")["result"]["result"]["hits"]
     assert sorted(hit["key"] for hit in hits) == ["fav", "fav2"]
 

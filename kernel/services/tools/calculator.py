@@ -13,21 +13,32 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import NoReturn
 
 from kernel.services.tools.spec import ToolEnv, ToolSpec
 from syscalls.errors import ErrorCode, SyscallError
 from syscalls.schema import Field
 
 Number = int | float
-TOKEN_RE = re.compile(r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_]\w*)|(\*\*|//|[-+*/%(),]))")
+TOKEN_RE = re.compile(
+    r"\s*(?:(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)|([A-Za-z_]\w*)|(\*\*|//|[-+*/%(),]))"
+)
 MAX_DEPTH = 100
 MAX_POW_BITS = 100_000
 
 FUNCTIONS: dict[str, tuple[Callable[..., Number], int, int]] = {  # name -> (fn, min, max args)
-    "sqrt": (math.sqrt, 1, 1), "abs": (abs, 1, 1), "round": (round, 1, 2),
-    "min": (lambda *a: min(a), 1, 64), "max": (lambda *a: max(a), 1, 64), "floor": (math.floor, 1, 1),
-    "ceil": (math.ceil, 1, 1), "log": (math.log, 1, 2), "exp": (math.exp, 1, 1),
-    "sin": (math.sin, 1, 1), "cos": (math.cos, 1, 1), "tan": (math.tan, 1, 1),
+    "sqrt": (math.sqrt, 1, 1),
+    "abs": (abs, 1, 1),
+    "round": (round, 1, 2),
+    "min": (lambda *a: min(a), 1, 64),
+    "max": (lambda *a: max(a), 1, 64),
+    "floor": (math.floor, 1, 1),
+    "ceil": (math.ceil, 1, 1),
+    "log": (math.log, 1, 2),
+    "exp": (math.exp, 1, 1),
+    "sin": (math.sin, 1, 1),
+    "cos": (math.cos, 1, 1),
+    "tan": (math.tan, 1, 1),
 }
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e, "tau": math.tau}
 
@@ -149,9 +160,13 @@ def apply(op: str, a: Number, b: Number) -> Number:
     if op == "**":
         _check_power(a, b)
     ops: dict[str, Callable[[Number, Number], Number]] = {
-        "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
-        "/": lambda x, y: x / y, "//": lambda x, y: x // y, "%": lambda x, y: x % y,
-        "**": lambda x, y: x ** y,
+        "+": lambda x, y: x + y,
+        "-": lambda x, y: x - y,
+        "*": lambda x, y: x * y,
+        "/": lambda x, y: x / y,
+        "//": lambda x, y: x // y,
+        "%": lambda x, y: x % y,
+        "**": lambda x, y: x**y,
     }
     return _guard(lambda: ops[op](a, b))
 
@@ -176,7 +191,7 @@ def _guard(fn: Callable[[], Number]) -> Number:
     return value
 
 
-def _syntax(message: str):
+def _syntax(message: str) -> NoReturn:
     raise SyscallError(ErrorCode.INVALID_ARGUMENT, f"field 'expression': {message}")
 
 

@@ -21,28 +21,43 @@ def parse_iso(text: str | None, field: str) -> datetime:
         try:
             return datetime.combine(date.fromisoformat(text), datetime.min.time())
         except ValueError:
-            raise SyscallError(ErrorCode.INVALID_ARGUMENT,
-                               f"field '{field}': not an ISO 8601 date/time: {text!r}") from None
+            raise SyscallError(
+                ErrorCode.INVALID_ARGUMENT, f"field '{field}': not an ISO 8601 date/time: {text!r}"
+            ) from None
 
 
 def describe(dt: datetime) -> dict:
-    return {"iso": dt.isoformat(), "date": dt.date().isoformat(),
-            "time": dt.time().isoformat(), "weekday": dt.strftime("%A"),
-            "iso_weekday": dt.isoweekday(), "iso_week": dt.isocalendar()[1]}
+    return {
+        "iso": dt.isoformat(),
+        "date": dt.date().isoformat(),
+        "time": dt.time().isoformat(),
+        "weekday": dt.strftime("%A"),
+        "iso_weekday": dt.isoweekday(),
+        "iso_week": dt.isocalendar()[1],
+    }
 
 
 def duration(args: dict) -> timedelta:
-    return timedelta(weeks=args["weeks"], days=args["days"], hours=args["hours"],
-                     minutes=args["minutes"], seconds=args["seconds"])
+    return timedelta(
+        weeks=args["weeks"],
+        days=args["days"],
+        hours=args["hours"],
+        minutes=args["minutes"],
+        seconds=args["seconds"],
+    )
 
 
 def diff(a: datetime, b: datetime) -> dict:
     if (a.tzinfo is None) != (b.tzinfo is None):
-        raise SyscallError(ErrorCode.INVALID_ARGUMENT,
-                           "field 'other': cannot compare a naive and a zoned time")
+        raise SyscallError(
+            ErrorCode.INVALID_ARGUMENT, "field 'other': cannot compare a naive and a zoned time"
+        )
     delta = b - a
-    return {"seconds": delta.total_seconds(), "days": delta.total_seconds() / 86400,
-            "whole_days": delta.days}
+    return {
+        "seconds": delta.total_seconds(),
+        "days": delta.total_seconds() / 86400,
+        "whole_days": delta.days,
+    }
 
 
 def _run(args: dict, env: ToolEnv) -> dict:
@@ -56,7 +71,9 @@ def _run(args: dict, env: ToolEnv) -> dict:
         if op == "subtract":
             return describe(dt - duration(args))
     except OverflowError:
-        raise SyscallError(ErrorCode.INVALID_ARGUMENT, "result out of the supported range") from None
+        raise SyscallError(
+            ErrorCode.INVALID_ARGUMENT, "result out of the supported range"
+        ) from None
     if op == "diff":
         return diff(dt, parse_iso(args["other"], "other"))
     return describe(dt)  # parse, weekday
@@ -70,9 +87,15 @@ TOOL = ToolSpec(
     "datetime",
     "Date/time arithmetic on ISO 8601 values. op=now (UTC), parse/weekday (describe `date`), "
     "add/subtract (date +- weeks/days/hours/minutes/seconds), diff (other - date).",
-    (Field("op", "str", "one of " + ", ".join(OPS), required=True, choices=OPS),
-     Field("date", "str|nil", "ISO 8601 date or datetime", max=64),
-     Field("other", "str|nil", "second date for diff", max=64),
-     _amount("weeks"), _amount("days"), _amount("hours"), _amount("minutes"), _amount("seconds")),
+    (
+        Field("op", "str", "one of " + ", ".join(OPS), required=True, choices=OPS),
+        Field("date", "str|nil", "ISO 8601 date or datetime", max=64),
+        Field("other", "str|nil", "second date for diff", max=64),
+        _amount("weeks"),
+        _amount("days"),
+        _amount("hours"),
+        _amount("minutes"),
+        _amount("seconds"),
+    ),
     _run,
 )

@@ -38,23 +38,35 @@ def _echo(args: dict, env: ToolEnv) -> str:
 
 
 STORAGE_SEARCH = ToolSpec(
-    "storage_search", "Keyword search over the caller's own storage (latest live values).",
-    (Field("query", "str", "keywords", required=True, min=1, max=1024),
-     Field("limit", "int", "at most this many hits", default=10, min=1, max=1000)),
+    "storage_search",
+    "Keyword search over the caller's own storage (latest live values).",
+    (
+        Field("query", "str", "keywords", required=True, min=1, max=1024),
+        Field("limit", "int", "at most this many hits", default=10, min=1, max=1000),
+    ),
     _storage_search,
 )
 SLEEP = ToolSpec(
-    "sleep", "Test tool: sleeps for `seconds` (for timeout tests).",
-    (Field("seconds", "float", "how long", required=True, min=0.0, max=600.0),), _sleep,
+    "sleep",
+    "Test tool: sleeps for `seconds` (for timeout tests).",
+    (Field("seconds", "float", "how long", required=True, min=0.0, max=600.0),),
+    _sleep,
 )
 CRASH = ToolSpec(
-    "crash", "Test tool: raises an exception (mode=raise) or kills its runner (mode=exit).",
-    (Field("mode", "str", "raise or exit", default="raise", choices=("raise", "exit")),
-     Field("message", "str", "exception message", default="tool crashed on purpose", max=256)),
+    "crash",
+    "Test tool: raises an exception (mode=raise) or kills its runner (mode=exit).",
+    (
+        Field("mode", "str", "raise or exit", default="raise", choices=("raise", "exit")),
+        Field("message", "str", "exception message", default="tool crashed on purpose", max=256),
+    ),
     _crash,
 )
 ECHO = ToolSpec(
-    "echo", "Test tool: returns `text` repeated `times` times (for output-limit tests).",
-    (Field("text", "str", "text", required=True, max=4096),
-     Field("times", "int", "repetitions", default=1, min=0, max=100_000)), _echo,
+    "echo",
+    "Test tool: returns `text` repeated `times` times (for output-limit tests).",
+    (
+        Field("text", "str", "text", required=True, max=4096),
+        Field("times", "int", "repetitions", default=1, min=0, max=100_000),
+    ),
+    _echo,
 )

@@ -63,8 +63,14 @@ class Runner:
 
 
 class ToolPool:
-    def __init__(self, config: KernelConfig, loop: EventLoop, registry: ToolRegistry,
-                 storage_path: Path, after_kill: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: KernelConfig,
+        loop: EventLoop,
+        registry: ToolRegistry,
+        storage_path: Path,
+        after_kill: Callable[[], Any] | None = None,
+    ) -> None:
         self.config, self.loop, self.registry = config, loop, registry
         self.storage_path = storage_path
         self.after_kill = after_kill  # after runners are reaped: clear their LMDB reader slots
@@ -84,8 +90,14 @@ class ToolPool:
         self._liveness = loop.call_every(LIVENESS_S, self._check_runners)
 
     # ---- public --------------------------------------------------------------------------
-    def submit(self, caller: str, name: str, args: dict | None, timeout_s: float | None,
-               on_done: Callable[[ToolOutcome], None]) -> int:
+    def submit(
+        self,
+        caller: str,
+        name: str,
+        args: dict | None,
+        timeout_s: float | None,
+        on_done: Callable[[ToolOutcome], None],
+    ) -> int:
         """Validate (raises NOT_FOUND / INVALID_ARGUMENT now), queue, and return the call id."""
         if self._is_closed:
             raise SyscallError(ErrorCode.UNAVAILABLE, "tool pool closed")
@@ -102,8 +114,9 @@ class ToolPool:
         calls = [c for c in self.queue if c.caller == caller]
         calls += [r.call for r in self.runners.values() if r.call and r.call.caller == caller]
         for call in calls:
-            self._finish(call, ToolOutcome(False, code=ErrorCode.CANCELLED.value,
-                                           message="caller exited"))
+            self._finish(
+                call, ToolOutcome(False, code=ErrorCode.CANCELLED.value, message="caller exited")
+            )
         return len(calls)
 
     def pids(self) -> list[int]:
@@ -126,8 +139,10 @@ class ToolPool:
         self._is_closed = True
         self._liveness.cancel()
         for call in [*self.queue, *(r.call for r in self.runners.values() if r.call)]:
-            self._finish(call, ToolOutcome(False, code=ErrorCode.UNAVAILABLE.value,
-                                           message="tool pool closed"))
+            self._finish(
+                call,
+                ToolOutcome(False, code=ErrorCode.UNAVAILABLE.value, message="tool pool closed"),
+            )
         for r in self.runners.values():
             self._send(r, {"type": "shutdown"})
         procs = [r.proc for r in self.runners.values()] + self._dying
@@ -143,8 +158,14 @@ class ToolPool:
         if self._is_closed:
             return
         identity = f"r{next(self._ids)}".encode()
-        cmd = [sys.executable, "-m", "kernel.services.tools.runner", self.address,
-               identity.decode(), str(self.storage_path)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "kernel.services.tools.runner",
+            self.address,
+            identity.decode(),
+            str(self.storage_path),
+        ]
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
         self.runners[identity] = Runner(identity, proc)
 
@@ -157,9 +178,14 @@ class ToolPool:
             if runner.is_ready and runner.call is None:
                 call = self.queue.popleft()
                 runner.call, call.runner = call, runner
-                msg = {"type": "call", "call_id": call.call_id, "tool": call.tool,
-                       "args": call.args, "caller": call.caller,
-                       "max_output_bytes": self.config.tool_max_output_bytes}
+                msg = {
+                    "type": "call",
+                    "call_id": call.call_id,
+                    "tool": call.tool,
+                    "args": call.args,
+                    "caller": call.caller,
+                    "max_output_bytes": self.config.tool_max_output_bytes,
+                }
                 if not self._send(runner, msg):
                     runner.call, call.runner = None, None
                     self.queue.appendleft(call)
@@ -183,16 +209,25 @@ class ToolPool:
             return
         if msg.get("type") == "ready":
             runner.is_ready = True
-        elif msg.get("type") == "result" and runner.call and runner.call.call_id == msg.get("call_id"):
+        elif (
+            msg.get("type") == "result"
+            and runner.call
+            and runner.call.call_id == msg.get("call_id")
+        ):
             self._finish(runner.call, self._outcome(msg, len(frames[1])))
         self._dispatch()
 
     def _outcome(self, msg: dict, size: int) -> ToolOutcome:
         if not msg.get("ok"):
-            return ToolOutcome(False, code=msg.get("code", "TOOL_ERROR"), message=msg.get("message", ""))
+            return ToolOutcome(
+                False, code=msg.get("code", "TOOL_ERROR"), message=msg.get("message", "")
+            )
         if size > self.config.tool_max_output_bytes + 256:  # do not trust the runner's own check
-            return ToolOutcome(False, code=ErrorCode.TOOL_ERROR.value,
-                               message=f"output exceeds {self.config.tool_max_output_bytes} bytes")
+            return ToolOutcome(
+                False,
+                code=ErrorCode.TOOL_ERROR.value,
+                message=f"output exceeds {self.config.tool_max_output_bytes} bytes",
+            )
         return ToolOutcome(True, result=msg.get("result"))
 
     def _finish(self, call: ToolCall, outcome: ToolOutcome) -> None:
@@ -214,8 +249,14 @@ class ToolPool:
 
     def _expire(self, call: ToolCall, limit_s: float) -> None:
         call.timer = None
-        self._finish(call, ToolOutcome(False, code=ErrorCode.TIMEOUT.value,
-                                       message=f"tool {call.tool!r} took over {limit_s:g} s"))
+        self._finish(
+            call,
+            ToolOutcome(
+                False,
+                code=ErrorCode.TIMEOUT.value,
+                message=f"tool {call.tool!r} took over {limit_s:g} s",
+            ),
+        )
 
     def _replace(self, runner: Runner, why: str, delay_s: float = 0.0) -> None:
         """Kill a runner (if still alive) and start a fresh one in its place."""
@@ -242,8 +283,14 @@ class ToolPool:
             call = runner.call
             self._replace(runner, f"exited {code}", 0.0 if runner.is_ready else RESPAWN_DELAY_S)
             if call is not None:
-                self._finish(call, ToolOutcome(False, code=ErrorCode.TOOL_ERROR.value,
-                                               message=f"tool runner died (exit code {code})"))
+                self._finish(
+                    call,
+                    ToolOutcome(
+                        False,
+                        code=ErrorCode.TOOL_ERROR.value,
+                        message=f"tool runner died (exit code {code})",
+                    ),
+                )
         self._dispatch()
 
 

@@ -8,7 +8,13 @@ from kernel.services.tools.spec import ToolSpec
 from syscalls.errors import ErrorCode, SyscallError
 
 BUILTIN_TOOLS: tuple[ToolSpec, ...] = (
-    calculator.TOOL, units.TOOL, dates.TOOL, misc.STORAGE_SEARCH, misc.SLEEP, misc.CRASH, misc.ECHO,
+    calculator.TOOL,
+    units.TOOL,
+    dates.TOOL,
+    misc.STORAGE_SEARCH,
+    misc.SLEEP,
+    misc.CRASH,
+    misc.ECHO,
 )
 
 

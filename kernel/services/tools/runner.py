@@ -36,11 +36,19 @@ def execute(registry: ToolRegistry, msg: dict, storage_path: Path) -> dict:
     except SyscallError as exc:
         return {**reply, "ok": False, "code": exc.code.value, "message": exc.message}
     except Exception as exc:  # a tool's own failure: reported, never fatal to the runner
-        return {**reply, "ok": False, "code": ErrorCode.TOOL_ERROR.value,
-                "message": f"{type(exc).__name__}: {exc}"}
+        return {
+            **reply,
+            "ok": False,
+            "code": ErrorCode.TOOL_ERROR.value,
+            "message": f"{type(exc).__name__}: {exc}",
+        }
     if size > msg["max_output_bytes"]:
-        return {**reply, "ok": False, "code": ErrorCode.TOOL_ERROR.value,
-                "message": f"output is {size} bytes, limit {msg['max_output_bytes']}"}
+        return {
+            **reply,
+            "ok": False,
+            "code": ErrorCode.TOOL_ERROR.value,
+            "message": f"output is {size} bytes, limit {msg['max_output_bytes']}",
+        }
     return {**reply, "ok": True, "result": result}
 
 

@@ -30,9 +30,14 @@ class ToolSpec:
     fn: Callable[[dict, ToolEnv], Any]
 
     def describe(self) -> dict:
-        return {"name": self.name, "doc": self.doc,
-                "args": [{"name": f.name, "type": f.type, "required": f.required, "doc": f.doc}
-                         for f in self.args]}
+        return {
+            "name": self.name,
+            "doc": self.doc,
+            "args": [
+                {"name": f.name, "type": f.type, "required": f.required, "doc": f.doc}
+                for f in self.args
+            ],
+        }
 
     def validate(self, args: dict | None) -> dict:
         """Full args (defaults filled) or INVALID_ARGUMENT naming the field."""
@@ -40,8 +45,10 @@ class ToolSpec:
         known = {f.name for f in self.args}
         for key in args:
             if key not in known:
-                raise SyscallError(ErrorCode.INVALID_ARGUMENT,
-                                   f"field '{key}': unknown argument of tool '{self.name}'")
+                raise SyscallError(
+                    ErrorCode.INVALID_ARGUMENT,
+                    f"field '{key}': unknown argument of tool '{self.name}'",
+                )
         out = {}
         for f in self.args:
             if f.name in args:
