@@ -80,7 +80,7 @@ def test_rr_rotates_every_quantum():
 def test_rr_bound_single_worker_no_kv_pressure():
     n, max_batch = 7, 3
     h = _harness("rr", quantum=1, max_batch=max_batch)
-    for i in range(n):
+    for _ in range(n):
         h.submit("a", 2, 50, 1, 0, None)
     seen: set[str] = set()
     for _ in range(math.ceil(n / max_batch)):

@@ -91,7 +91,7 @@ class SchedulerMachine(RuleBasedStateMachine):
 
 
 SETTINGS = settings(
-    max_examples=60, stateful_step_count=40, deadline=None,
+    max_examples=150, stateful_step_count=50, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
