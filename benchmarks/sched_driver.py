@@ -1,0 +1,149 @@
+"""Real processes for `aiosim bench sched`: a kernel per policy, and a driver that replays a
+trace through one SDK Client per agent.
+
+The driver is one thread polling every client's socket with zmq; it sleeps in the poll until
+the next arrival is due, so it never spins on the two cores it shares with kernel and worker.
+It records how late each submission left (`submit_lag_s`) to show it did not delay arrivals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import zmq
+
+from agents.sdk import Client, KernelError, Pending
+from benchmarks.sched_workload import TraceRequest
+from kernel.flags import kernel_argv
+
+READY_TIMEOUT_S = 120.0
+
+
+class KernelProcess:
+    """One `python -m kernel kernel` in a fresh temp state dir; stop() is the one way out."""
+
+    def __init__(self, args: argparse.Namespace, policy: str) -> None:
+        self.state_dir = Path(tempfile.mkdtemp(prefix="aiosim-sched-"))
+        self.address = f"ipc://{self.state_dir / 'kernel.sock'}"
+        kargs = argparse.Namespace(**{**vars(args), "scheduler": policy, "log_level": "WARNING",
+                                      "preempt": "swap", "kv_budget": None, "worker_threads": 1})
+        argv = [sys.executable, "-m", "kernel", "kernel", *kernel_argv(kargs, self.state_dir, self.address),
+                "--tool-workers", "0"]
+        self.log_path = self.state_dir / "kernel.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        """Until proc.ping answers and sched.stats shows a ready worker."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        with Client(self.address, timeout_s=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"kernel exited with {self.proc.returncode}; log: {self.log_path}")
+                try:
+                    client.call("proc.ping", _timeout_s=1.0)
+                    stats = client.call("sched.stats", _timeout_s=2.0)
+                    if any(w.get("is_ready") for w in stats.get("workers") or []):
+                        return
+                except KernelError:
+                    pass
+                time.sleep(0.2)
+        raise RuntimeError(f"kernel not ready within {READY_TIMEOUT_S} s; log: {self.log_path}")
+
+    def stats(self) -> dict:
+        with Client(self.address, timeout_s=30.0) as client:
+            return client.call("sched.stats")
+
+    def stop(self) -> int:
+        """SIGTERM, wait; SIGKILL only if it hangs. Removes the state dir. Returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+        return self.proc.returncode
+
+
+@dataclass(slots=True)
+class ReplayResult:
+    wall_s: float
+    num_ok: int = 0
+    failures: list[str] = field(default_factory=list)
+    submit_lag_s: list[float] = field(default_factory=list)
+
+
+class Driver:
+    """One registered Client per agent (bench-<i>); replays traces, several in flight each."""
+
+    def __init__(self, address: str, num_agents: int, prefix: str = "bench") -> None:
+        self.clients = [Client(address, name=f"{prefix}-{i}", timeout_s=30.0) for i in range(num_agents)]
+        self.poller = zmq.Poller()
+        self.by_socket = {}
+        for client in self.clients:
+            sock = client._sock  # the SDK exposes no poll hook; see the benchmark report
+            self.poller.register(sock, zmq.POLLIN)
+            self.by_socket[sock] = client
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+    def replay(self, trace: list[TraceRequest], timeout_s: float) -> ReplayResult:
+        """Submit each request at its arrival offset; return when every reply is in."""
+        in_flight: list[Pending] = []
+        result = ReplayResult(wall_s=0.0)
+        t0 = time.monotonic()
+        deadline = t0 + (trace[-1].arrival_s if trace else 0.0) + timeout_s
+        i = 0
+        while i < len(trace) or in_flight:
+            now = time.monotonic()
+            while i < len(trace) and t0 + trace[i].arrival_s <= now:
+                in_flight.append(self._submit(trace[i]))
+                result.submit_lag_s.append(time.monotonic() - t0 - trace[i].arrival_s)
+                i += 1
+            if now > deadline:
+                raise RuntimeError(f"replay timed out with {len(in_flight)} requests in flight")
+            wait_s = (t0 + trace[i].arrival_s - time.monotonic()) if i < len(trace) else 1.0
+            self._receive(max(0, math.ceil(wait_s * 1000)))
+            in_flight = self._collect(in_flight, result)
+        result.wall_s = time.monotonic() - t0
+        return result
+
+    def _submit(self, req: TraceRequest) -> Pending:
+        return self.clients[req.agent].submit(
+            "llm.generate", prompt=req.prompt, max_new_tokens=req.max_new_tokens, request_id=req.label,
+            priority=req.priority,
+        )
+
+    def _receive(self, timeout_ms: int) -> None:
+        for sock, _ in self.poller.poll(timeout_ms):
+            client = self.by_socket[sock]
+            while sock.poll(0, zmq.POLLIN):
+                client._receive_one()
+
+    @staticmethod
+    def _collect(in_flight: list[Pending], result: ReplayResult) -> list[Pending]:
+        still = []
+        for pending in in_flight:
+            if not pending.is_done:
+                still.append(pending)
+                continue
+            try:
+                pending.result(timeout_s=0)
+                result.num_ok += 1
+            except KernelError as err:
+                result.failures.append(f"{pending.call}: {err.code}: {err.message}")
+        return still
