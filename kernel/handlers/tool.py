@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.context import DEFERRED, CallContext
-from kernel.services.tools.pool import ToolOutcome
+from kernel.services.tools.calls import ToolOutcome
 
 
 def tool_list(ctx: CallContext, args: dict) -> dict:

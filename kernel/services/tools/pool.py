@@ -16,14 +16,14 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import zmq
 
 from kernel.config import KernelConfig
-from kernel.loop import EventLoop, Timer, drain
+from kernel.loop import EventLoop, drain
+from kernel.services.tools.calls import Runner, ToolCall, ToolOutcome
 from kernel.services.tools.registry import ToolRegistry
 from syscalls.codec import pack, unpack
 from syscalls.errors import ErrorCode, SyscallError
@@ -33,33 +33,6 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 LIVENESS_S = 0.1
 RESPAWN_DELAY_S = 1.0  # after a runner died before it ever became ready
 SHUTDOWN_WAIT_S = 1.0
-
-
-@dataclass(slots=True)
-class ToolOutcome:
-    ok: bool
-    result: Any = None
-    code: str = ""
-    message: str = ""
-
-
-@dataclass(slots=True)
-class ToolCall:
-    call_id: int
-    caller: str
-    tool: str
-    args: dict
-    on_done: Callable[[ToolOutcome], None]
-    timer: Timer | None = None
-    runner: Runner | None = None
-
-
-@dataclass(slots=True)
-class Runner:
-    identity: bytes
-    proc: subprocess.Popen
-    is_ready: bool = False
-    call: ToolCall | None = None
 
 
 class ToolPool:
