@@ -80,7 +80,6 @@ class Harness:
         if msg is None:
             return False
         done = self.sim.execute(wid, msg)
-        self.bounds.before_done(msg)
         for c in self.sched.on_plan_done(wid, PlanResult.from_wire(done), self.clock.now):
             self.absorb(c)
         self.bounds.after_done(msg)
@@ -225,9 +224,6 @@ class BoundTracker:
         for a in served:
             assert policy.counter[a] <= floor, f"fair served {a} above a waiting agent"
         self.fair_pending[plan.plan_id] = (floor, served)
-
-    def before_done(self, msg: dict) -> None:
-        return None
 
     def after_done(self, msg: dict) -> None:
         for rid in msg["decode"]:

@@ -11,6 +11,8 @@ request completes exactly once, with exactly max_new_tokens or at its scripted s
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -38,7 +40,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             policy=self.policy_name, quantum=quantum, max_batch=max_batch,
             kv_budget_bytes=None if budget_tokens is None else budget_tokens * 2,
             preempt=preempt, fifo_slice_steps=fifo_slice_steps, mlfq_boost_s=0.02,
-            fair_weights={"c": 2.0} if self.policy_name != "fair" else {},
+            fair_weights={"c": 2.0},
         )
         self.h = Harness(config, num_workers)
 
@@ -91,7 +93,7 @@ class SchedulerMachine(RuleBasedStateMachine):
 
 
 SETTINGS = settings(
-    max_examples=150, stateful_step_count=50, deadline=None,
+    max_examples=int(os.environ.get("SCHED_STATEFUL_EXAMPLES", "150")), stateful_step_count=50, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
