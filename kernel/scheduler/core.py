@@ -133,7 +133,9 @@ class Scheduler:
             req.is_cancel_requested = True
             return CancelEffect(is_found=True, is_deferred=True)
         needs_free = req.residency is not None or req.has_snapshot
-        done = self._retire(req, SeqState.CANCELLED, now, needs_free=needs_free, free_worker=req.residency)
+        done = self._retire(
+            req, SeqState.CANCELLED, now, needs_free=needs_free, free_worker=req.residency
+        )
         return CancelEffect(is_found=True, completion=done)
 
     # -- plans -----------------------------------------------------------------------------
@@ -141,16 +143,22 @@ class Scheduler:
         """The next plan for idle worker `wid`, or None when it has nothing to run."""
         budget = self._worker(wid)
         if wid in self._plans:
-            raise SchedulerError(f"worker {wid} still has plan {self._plans[wid].plan_id} outstanding")
+            raise SchedulerError(
+                f"worker {wid} still has plan {self._plans[wid].plan_id} outstanding"
+            )
         self.policy.on_plan(now)
         previous = self._previous_batch[wid]
         ranked = rank_candidates(self._requests.values(), wid, self.policy, set(previous))
-        batch, steps = select_batch(ranked, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token)
+        batch, steps = select_batch(
+            ranked, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token
+        )
         if not batch:
             return None
         plan = Plan(next(self._plan_ids), wid, steps, now)
         reservations = {
-            r.rid: kv_footprint_bytes(r, reserved_steps(r, steps, self.policy), self.kv_bytes_per_token)
+            r.rid: kv_footprint_bytes(
+                r, reserved_steps(r, steps, self.policy), self.kv_bytes_per_token
+            )
             for r in batch
         }
         for victim in choose_evictions(ranked, wid, reservations, budget):
@@ -167,7 +175,9 @@ class Scheduler:
         that left the scheduler. A missing per-request result fails that request (INTERNAL)."""
         plan = self._plans.get(wid)
         if plan is None or plan.plan_id != result.plan_id:
-            raise PlanMismatch(f"worker {wid}: plan_done {result.plan_id} answers no outstanding plan")
+            raise PlanMismatch(
+                f"worker {wid}: plan_done {result.plan_id} answers no outstanding plan"
+            )
         del self._plans[wid]
         done = [self._finish_eviction(s, result.evicted.get(s.rid), wid, now) for s in plan.evict]
         done += [self._finish_load(s, result.loaded.get(s.rid), wid, now) for s in plan.load]
@@ -177,7 +187,9 @@ class Scheduler:
 
     def check_integrity(self) -> None:
         """Raise AssertionError naming the first broken invariant (see integrity.py)."""
-        check_scheduler(self._requests, self._prompts, self._plans, self._budgets, self.kv_bytes_per_token)
+        check_scheduler(
+            self._requests, self._prompts, self._plans, self._budgets, self.kv_bytes_per_token
+        )
 
     # -- state transitions (the only places request fields change) ------------------------
     def _preempt(self, req: SeqRequest, plan: Plan) -> None:
@@ -214,7 +226,9 @@ class Scheduler:
             if req is not None and rid not in decoded:
                 req.timeline.preemption_s.append(now)
 
-    def _finish_eviction(self, spec: EvictSpec, res: EvictResult | None, wid: WorkerId, now: float) -> Completion | None:
+    def _finish_eviction(
+        self, spec: EvictSpec, res: EvictResult | None, wid: WorkerId, now: float
+    ) -> Completion | None:
         req = self._requests[spec.rid]
         if res is None or res.error:
             return self._fail(req, res, wid, now)
@@ -223,7 +237,9 @@ class Scheduler:
         req.state, req.plan_id = SeqState.READY, None
         return None
 
-    def _finish_load(self, spec: LoadSpec, res: LoadResult | None, wid: WorkerId, now: float) -> Completion | None:
+    def _finish_load(
+        self, spec: LoadSpec, res: LoadResult | None, wid: WorkerId, now: float
+    ) -> Completion | None:
         req = self._requests[spec.rid]
         if res is None or res.error:
             return self._fail(req, res, wid, now)
@@ -235,7 +251,9 @@ class Scheduler:
         req.kv_bytes = res.kv_bytes
         return None
 
-    def _finish_slice(self, rid: str, result: PlanResult, wid: WorkerId, now: float) -> Completion | None:
+    def _finish_slice(
+        self, rid: str, result: PlanResult, wid: WorkerId, now: float
+    ) -> Completion | None:
         req = self._requests.get(rid)
         if req is None:  # its load failed
             return None
@@ -250,7 +268,11 @@ class Scheduler:
             req.finish_reason = res.finish_reason or "length"
             req.output_ids = res.output_ids
             return self._retire(
-                req, SeqState.FINISHED, result.t_end, needs_free=not res.is_finished, free_worker=wid
+                req,
+                SeqState.FINISHED,
+                result.t_end,
+                needs_free=not res.is_finished,
+                free_worker=wid,
             )
         self._budgets[wid].set(rid, kv_footprint_bytes(req, 0, self.kv_bytes_per_token))
         req.state, req.plan_id = SeqState.READY, None
@@ -261,15 +283,28 @@ class Scheduler:
         if req is None or not req.is_cancel_requested:
             return None
         needs_free = req.residency is not None or req.has_snapshot
-        return self._retire(req, SeqState.CANCELLED, now, needs_free=needs_free, free_worker=req.residency)
+        return self._retire(
+            req, SeqState.CANCELLED, now, needs_free=needs_free, free_worker=req.residency
+        )
 
     def _fail(self, req: SeqRequest, res: object, wid: WorkerId, now: float) -> Completion:
-        error = getattr(res, "error", None) or {"code": "INTERNAL", "message": f"worker {wid} sent no result for {req.rid}"}
-        return self._retire(req, SeqState.FAILED, now, needs_free=True, free_worker=wid, error=error)
+        error = getattr(res, "error", None) or {
+            "code": "INTERNAL",
+            "message": f"worker {wid} sent no result for {req.rid}",
+        }
+        return self._retire(
+            req, SeqState.FAILED, now, needs_free=True, free_worker=wid, error=error
+        )
 
     def _retire(
-        self, req: SeqRequest, state: SeqState, now: float, *, needs_free: bool,
-        free_worker: WorkerId | None = None, error: dict | None = None,
+        self,
+        req: SeqRequest,
+        state: SeqState,
+        now: float,
+        *,
+        needs_free: bool,
+        free_worker: WorkerId | None = None,
+        error: dict | None = None,
     ) -> Completion:
         """Remove `req` from every structure; it leaves as a Completion."""
         budget = self._budgets.get(req.residency) if req.residency is not None else None

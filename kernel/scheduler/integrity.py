@@ -36,7 +36,9 @@ def check_scheduler(
     assert set(plans) <= set(budgets), "plan outstanding on an unknown worker"
 
 
-def _plan_membership(plans: dict[WorkerId, Plan], requests: dict[str, SeqRequest]) -> dict[str, Plan]:
+def _plan_membership(
+    plans: dict[WorkerId, Plan], requests: dict[str, SeqRequest]
+) -> dict[str, Plan]:
     plan_of: dict[str, Plan] = {}
     for wid, plan in plans.items():
         assert plan.worker_id == wid, f"plan {plan.plan_id} filed under worker {wid}"

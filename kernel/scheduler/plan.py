@@ -30,7 +30,12 @@ class LoadSpec:
 
     def to_wire(self) -> dict:
         if self.mode == "prefill":
-            return {"rid": self.rid, "mode": "prefill", "prompt_ids": self.prompt_ids, "params": self.params}
+            return {
+                "rid": self.rid,
+                "mode": "prefill",
+                "prompt_ids": self.prompt_ids,
+                "params": self.params,
+            }
         return {"rid": self.rid, "mode": self.mode}
 
 

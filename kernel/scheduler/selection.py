@@ -42,7 +42,9 @@ def select_batch(
     for req in ranked[:max_batch]:
         trial = [*batch, req]
         trial_steps = policy.slice_steps(trial)
-        need = sum(kv_footprint_bytes(r, reserved_steps(r, trial_steps, policy), bpt) for r in trial)
+        need = sum(
+            kv_footprint_bytes(r, reserved_steps(r, trial_steps, policy), bpt) for r in trial
+        )
         if not budget.fits(need):
             break
         batch, steps = trial, trial_steps
@@ -54,7 +56,9 @@ def choose_evictions(
 ) -> list[SeqRequest]:
     """Idle residents of `wid` to evict, lowest rank first, until the batch's `reservations`
     plus what stays resident fit the budget."""
-    total = budget.used_bytes + sum(n - budget.reserved.get(rid, 0) for rid, n in reservations.items())
+    total = budget.used_bytes + sum(
+        n - budget.reserved.get(rid, 0) for rid, n in reservations.items()
+    )
     victims: list[SeqRequest] = []
     for req in reversed(ranked):
         if budget.fits(total):

@@ -44,7 +44,15 @@ class Harness:
         self.sim.add_worker(wid)
         return wid
 
-    def submit(self, agent: str, prompt_len: int, max_new: int, beams: int, priority: int, stop_at: int | None) -> str | None:
+    def submit(
+        self,
+        agent: str,
+        prompt_len: int,
+        max_new: int,
+        beams: int,
+        priority: int,
+        stop_at: int | None,
+    ) -> str | None:
         rid = f"{agent}/{self.num_rids}"
         self.num_rids += 1
         req = SeqRequest(rid, agent, self.clock.now, prompt_len, max_new, beams, priority)
@@ -109,7 +117,9 @@ class Harness:
         if c.needs_free:
             self.sim.free(c.free_worker, req.rid)
         if req.state is SeqState.FINISHED:
-            assert req.num_generated == self.expected[req.rid], f"{req.rid}: {req.num_generated} tokens"
+            assert req.num_generated == self.expected[req.rid], (
+                f"{req.rid}: {req.num_generated} tokens"
+            )
             assert req.output_ids is not None and len(req.output_ids) == self.expected[req.rid]
             assert req.timeline.num_output_tokens == req.num_generated
             if self.config.policy == "fifo":
@@ -178,7 +188,9 @@ class BoundTracker:
         self.max_skips_seen = 0
 
     def eligible(self, wid: int) -> set[str]:
-        return {r.rid for r in self.h.sched.requests() if r.is_runnable and r.residency in (None, wid)}
+        return {
+            r.rid for r in self.h.sched.requests() if r.is_runnable and r.residency in (None, wid)
+        }
 
     def on_requeue(self, rid: str) -> None:
         policy = self.h.config.policy
@@ -236,4 +248,6 @@ class BoundTracker:
         cfg = self.h.config
         lag_bound = cfg.max_batch * cfg.quantum * 3  # max_beams 3, weights 1
         for a in served:
-            assert self.h.sched.policy.counter[a] - floor <= lag_bound, f"fair lag of {a} over bound"
+            assert self.h.sched.policy.counter[a] - floor <= lag_bound, (
+                f"fair lag of {a} over bound"
+            )

@@ -95,8 +95,14 @@ class SimCluster:
         self._check_budget(wid, "after loads")
         results = self._decode(wid, msg["decode"], msg["steps"])
         return {
-            "type": "plan_done", "worker_id": wid, "plan_id": msg["plan_id"], "t_start": t_start,
-            "t_end": self.clock.now, "evicted": evicted, "loaded": loaded, "results": results,
+            "type": "plan_done",
+            "worker_id": wid,
+            "plan_id": msg["plan_id"],
+            "t_start": t_start,
+            "t_end": self.clock.now,
+            "evicted": evicted,
+            "loaded": loaded,
+            "results": results,
             "extra_field": "tolerated",
         }
 
@@ -104,7 +110,12 @@ class SimCluster:
         rid = spec["rid"]
         seq = self.workers[wid].pop(rid, None)
         if seq is None:
-            return {"rid": rid, "snapshot_bytes": 0, "t_s": 0.0, "error": _err("NOT_FOUND", "not resident")}
+            return {
+                "rid": rid,
+                "snapshot_bytes": 0,
+                "t_s": 0.0,
+                "error": _err("NOT_FOUND", "not resident"),
+            }
         assert rid not in self.lmdb, f"{rid}: second snapshot"
         self.lmdb[rid] = Snapshot(seq, has_kv=spec["mode"] == "swap")
         self.num_snapshots += 1
@@ -117,17 +128,33 @@ class SimCluster:
         assert all(rid not in w for w in self.workers.values()), f"{rid}: loaded twice"
         if spec["mode"] == "prefill":
             params = spec["params"]
-            seq = SimSeq(rid, len(spec["prompt_ids"]), params["max_new_tokens"], params["num_beams"], self.stop_at.get(rid))
+            seq = SimSeq(
+                rid,
+                len(spec["prompt_ids"]),
+                params["max_new_tokens"],
+                params["num_beams"],
+                self.stop_at.get(rid),
+            )
         else:
             snap = self.lmdb.pop(rid, None)  # restore consumes the snapshot
             if snap is None:
-                return {"rid": rid, "mode": spec["mode"], "error": _err("SNAPSHOT_INVALID", "no snapshot")}
+                return {
+                    "rid": rid,
+                    "mode": spec["mode"],
+                    "error": _err("SNAPSHOT_INVALID", "no snapshot"),
+                }
             seq = snap.seq
             self.num_restores += 1
             self.clock.advance(self.RESTORE_S)
         self.workers[wid][rid] = seq
-        return {"rid": rid, "mode": spec["mode"], "prompt_tokens": seq.prompt_len,
-                "kv_bytes": self.kv_bytes(seq), "t_s": self.RESTORE_S, "error": None}
+        return {
+            "rid": rid,
+            "mode": spec["mode"],
+            "prompt_tokens": seq.prompt_len,
+            "kv_bytes": self.kv_bytes(seq),
+            "t_s": self.RESTORE_S,
+            "error": None,
+        }
 
     def _decode(self, wid: int, rids: list[str], steps: int) -> list[dict]:
         resident = self.workers[wid]
@@ -149,14 +176,26 @@ class SimCluster:
         seq = self.workers[wid].get(rid)
         if seq is None:
             return {"rid": rid, "error": _err("NOT_FOUND", "not resident")}
-        out = {"rid": rid, "new_token_ids": new_tokens[rid], "num_steps": num_steps[rid],
-               "num_tokens": seq.num_tokens, "kv_bytes": self.kv_bytes(seq), "is_finished": seq.is_done,
-               "finish_reason": None, "output_ids": None, "step_scores": None, "error": None}
+        out = {
+            "rid": rid,
+            "new_token_ids": new_tokens[rid],
+            "num_steps": num_steps[rid],
+            "num_tokens": seq.num_tokens,
+            "kv_bytes": self.kv_bytes(seq),
+            "is_finished": seq.is_done,
+            "finish_reason": None,
+            "output_ids": None,
+            "step_scores": None,
+            "error": None,
+        }
         if seq.is_done:  # a finished request is freed at once, LMDB entries included
             del self.workers[wid][rid]
             self.lmdb.pop(rid, None)
-            out.update(kv_bytes=0, output_ids=list(seq.generated),
-                       finish_reason="length" if len(seq.generated) >= seq.max_new_tokens else "stop")
+            out.update(
+                kv_bytes=0,
+                output_ids=list(seq.generated),
+                finish_reason="length" if len(seq.generated) >= seq.max_new_tokens else "stop",
+            )
         return out
 
 

@@ -29,9 +29,19 @@ def test_plan_wire_shape_is_the_documented_plan_message():
     sched.submit(SeqRequest("a/0", "a", 0.0, 3, 5), [1, 2, 3], {"max_new_tokens": 5}, 0.0)
     plan = sched.next_plan(7, 0.0)
     assert plan.to_wire() == {
-        "type": "plan", "plan_id": plan.plan_id, "evict": [],
-        "load": [{"rid": "a/0", "mode": "prefill", "prompt_ids": [1, 2, 3], "params": {"max_new_tokens": 5}}],
-        "decode": ["a/0"], "steps": 4,
+        "type": "plan",
+        "plan_id": plan.plan_id,
+        "evict": [],
+        "load": [
+            {
+                "rid": "a/0",
+                "mode": "prefill",
+                "prompt_ids": [1, 2, 3],
+                "params": {"max_new_tokens": 5},
+            }
+        ],
+        "decode": ["a/0"],
+        "steps": 4,
     }
 
 
@@ -105,7 +115,10 @@ def test_cancel_of_a_running_request_completes_when_its_plan_returns():
     h.cancelled.add("a/0")
     h.complete(0)
     done = h.completed["a/0"]
-    assert done.request.state is SeqState.CANCELLED and (done.needs_free, done.free_worker) == (True, 0)
+    assert done.request.state is SeqState.CANCELLED and (done.needs_free, done.free_worker) == (
+        True,
+        0,
+    )
     assert not h.sim.workers[0] and not h.sched.requests()
 
 
@@ -117,7 +130,10 @@ def test_remove_worker_requeues_prefills_and_fails_the_rest():
     h.dispatch(0)  # a/0 decoded, b/1 prefilled on 0, in flight
     lost = h.sched.remove_worker(0, 1.0)
     assert [c.request.rid for c in lost] == ["a/0"]
-    assert lost[0].request.state is SeqState.FAILED and lost[0].request.error["code"] == "WORKER_FAILED"
+    assert (
+        lost[0].request.state is SeqState.FAILED
+        and lost[0].request.error["code"] == "WORKER_FAILED"
+    )
     assert lost[0].needs_free and lost[0].free_worker is None
     assert h.sched.get("b/1").state is SeqState.WAITING
     h.sched.check_integrity()
@@ -134,7 +150,9 @@ def test_a_failed_load_fails_only_that_request():
     done = h.sim.execute(0, h.inflight.pop(0))
     done["loaded"][0]["error"] = {"code": "SNAPSHOT_INVALID", "message": "bad checksum"}
     out = h.sched.on_plan_done(0, PlanResult.from_wire(done), h.clock.now)
-    assert [(c.request.rid, c.request.state, c.free_worker) for c in out] == [("a/0", SeqState.FAILED, 0)]
+    assert [(c.request.rid, c.request.state, c.free_worker) for c in out] == [
+        ("a/0", SeqState.FAILED, 0)
+    ]
     assert out[0].request.error["code"] == "SNAPSHOT_INVALID"
     assert h.sched.get("b/1").num_generated == 2
     h.sched.check_integrity()
@@ -153,8 +171,17 @@ def test_a_plan_done_for_another_plan_is_refused():
 
 
 def test_plan_result_parser_tolerates_extra_fields_and_names_missing_ones():
-    msg = {"type": "plan_done", "worker_id": 1, "plan_id": 3, "t_start": 1, "t_end": 2, "new": 1,
-           "evicted": [], "loaded": [], "results": [{"rid": "a/0", "num_steps": 2, "future": True}]}
+    msg = {
+        "type": "plan_done",
+        "worker_id": 1,
+        "plan_id": 3,
+        "t_start": 1,
+        "t_end": 2,
+        "new": 1,
+        "evicted": [],
+        "loaded": [],
+        "results": [{"rid": "a/0", "num_steps": 2, "future": True}],
+    }
     result = PlanResult.from_wire(msg)
     assert result.results["a/0"].num_steps == 2 and result.t_end == 2.0
     del msg["t_end"]

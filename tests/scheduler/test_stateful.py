@@ -37,9 +37,13 @@ class SchedulerMachine(RuleBasedStateMachine):
     )
     def setup(self, num_workers, max_batch, quantum, budget_tokens, preempt, fifo_slice_steps):
         config = SchedConfig(
-            policy=self.policy_name, quantum=quantum, max_batch=max_batch,
+            policy=self.policy_name,
+            quantum=quantum,
+            max_batch=max_batch,
             kv_budget_bytes=None if budget_tokens is None else budget_tokens * 2,
-            preempt=preempt, fifo_slice_steps=fifo_slice_steps, mlfq_boost_s=0.02,
+            preempt=preempt,
+            fifo_slice_steps=fifo_slice_steps,
+            mlfq_boost_s=0.02,
             fair_weights={"c": 2.0},
         )
         self.h = Harness(config, num_workers)
@@ -93,7 +97,9 @@ class SchedulerMachine(RuleBasedStateMachine):
 
 
 SETTINGS = settings(
-    max_examples=int(os.environ.get("SCHED_STATEFUL_EXAMPLES", "150")), stateful_step_count=50, deadline=None,
+    max_examples=int(os.environ.get("SCHED_STATEFUL_EXAMPLES", "150")),
+    stateful_step_count=50,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
