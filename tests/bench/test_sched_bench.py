@@ -10,7 +10,13 @@ import sys
 import pytest
 
 from benchmarks.sched import configure, ordered_policies
-from benchmarks.sched_report import evaluate_targets, format_table, overhead_delta, rows_with_label, summarize
+from benchmarks.sched_report import (
+    evaluate_targets,
+    format_table,
+    overhead_delta,
+    rows_with_label,
+    summarize,
+)
 from benchmarks.sched_workload import (
     WorkloadSpec,
     arrival_rate,
