@@ -70,8 +70,8 @@ def run_session(kernel: KernelProcess, specs: list[AgentSpec], seed: int = 0, pa
     queue = list(specs)
     deadline = session.started_s + timeout_s
     try:
-        while queue or not all(a.poll() for a in session.agents):
-            if queue and (not sequential or all(a.poll() for a in session.agents)):
+        while queue or not _all_exited(session.agents):
+            if queue and (not sequential or _all_exited(session.agents)):
                 batch = queue if not sequential else queue[:1]
                 for spec in batch:
                     session.agents.append(AgentProcess.start(spec, kernel.address, seed, params or [], out_dir))
@@ -85,6 +85,11 @@ def run_session(kernel: KernelProcess, specs: list[AgentSpec], seed: int = 0, pa
             a.terminate()
     session.ended_s = max((a.ended_s or time.monotonic() for a in session.agents), default=time.monotonic())
     return session
+
+
+def _all_exited(agents: list[AgentProcess]) -> bool:
+    """Poll every agent (no short-circuit, so each exit time is recorded when it happens)."""
+    return all([a.poll() for a in agents])
 
 
 def _rss_bytes(pid: int) -> int:
