@@ -49,7 +49,7 @@ class Dispatcher:
         msg: Any = None
         try:
             msg = unpack(payload, self.kernel.config.max_message_bytes)
-            self._dispatch(msg, send)
+            self._dispatch(msg, send, peer)
         except SyscallError as err:
             self._reject(send, salvage_id(msg), err, peer)
         except Exception as exc:  # a handler bug: report, keep serving
@@ -65,12 +65,12 @@ class Dispatcher:
         log.warning("rejected request %r from %s: %s", req_id, peer, err)
         send(reply_error(req_id, err.code, err.message))
 
-    def _dispatch(self, msg: Any, send: Callable[[dict], None]) -> None:
+    def _dispatch(self, msg: Any, send: Callable[[dict], None], peer: str) -> None:
         req = parse_request(msg)
         call = SYSCALLS.get(req.call)
         if call is None:
             raise SyscallError(ErrorCode.UNKNOWN_CALL, f"unknown call '{req.call[:64]}'")
-        agent = self._authenticate(call.needs_token, req.token, req.call)
+        agent = self._authenticate(call.needs_token, req.token, req.call, peer)
         args = validate_args(call, req.args)
         if agent is not None:
             agent.num_syscalls += 1
@@ -79,10 +79,10 @@ class Dispatcher:
         if result is not DEFERRED:
             send(reply_ok(req.id, result))
 
-    def _authenticate(self, needs_token: bool, token: str | None, call: str) -> AgentRecord | None:
+    def _authenticate(self, needs_token: bool, token: str | None, call: str, peer: str) -> AgentRecord | None:
         agent = self.kernel.procs.authenticate(token)
         if agent is not None or (token is None and not needs_token):
             return agent
         why = "absent" if token is None else "wrong or expired"
-        self.kernel.services.audit.record("bad_token", agent="", detail=f"{call}: token {why}")
+        self.kernel.services.audit.record("bad_token", agent="", detail=f"{call}: token {why} (peer {peer})")
         raise SyscallError(ErrorCode.UNAUTHENTICATED, f"token {why}: call proc.register first and send its token")

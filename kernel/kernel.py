@@ -7,6 +7,7 @@ Every agent leaves through `retire_agent`, the one exit path that frees its reso
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ log = logging.getLogger("aiosim.kernel")
 # zmq drops (disconnects) peers whose message exceeds this multiple of max_message_bytes;
 # between 1x and this, the kernel answers TOO_LARGE.
 HARD_LIMIT_FACTOR = 16
+OPERATOR = "operator"
 
 
 class Kernel:
@@ -32,6 +34,7 @@ class Kernel:
         self.config = config
         self.loop = EventLoop()
         self.procs = ProcessTable()
+        self.operator = self._register_operator()
         self.services = open_services(config, self.loop)
         self.llm = LLMService(self)
         self.dispatch = Dispatcher(self)
@@ -41,6 +44,16 @@ class Kernel:
         self.loop.call_every(config.agent_reap_interval_s, self.reap_dead_agents)
         if config.debug:
             self.loop.on_idle(self.check_integrity)
+
+    def _register_operator(self) -> AgentRecord:
+        """The operator: a permanent agent whose token is in STATE/operator.token (mode 0600).
+        Whoever can read the state dir may act as it (e.g. see the whole audit log)."""
+        rec = self.procs.register(OPERATOR, os.getpid(), {"role": "operator"})
+        path = self.config.state_dir / "operator.token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(rec.token + "\n")
+        return rec
 
     def _bind_agent_socket(self) -> zmq.Socket:
         sock = self.loop.ctx.socket(zmq.ROUTER)
@@ -105,6 +118,7 @@ class Kernel:
         """One shutdown path: agents retired, workers and tool runners stopped, sockets closed."""
         for rec in self.procs.live():
             self.retire_agent(rec, "killed", None)
+        (self.config.state_dir / "operator.token").unlink(missing_ok=True)
         self.llm.close()
         self.services.close()
         self.loop.remove_reader(self.sock)

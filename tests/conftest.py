@@ -1,0 +1,28 @@
+"""Shared fixtures. One real kernel (with one worker on the tiny model) serves most
+integration tests, so torch loads once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from tests.kernelproc import KernelProc
+
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def kernel(tmp_path_factory):
+    """A live kernel: rr, quantum 2, max-batch 1, one worker, integrity checks when idle."""
+    k = KernelProc(tmp_path_factory.mktemp("kernel"), "--scheduler", "rr", "--quantum", "2",
+                   "--max-message-bytes", "65536", "--mem-quota", "4096", "--tool-timeout-s", "2")
+    try:
+        yield k.wait_ready()
+    finally:
+        code = k.stop()
+        assert code == 0, f"kernel exited {code}"
+        assert not k.leftovers(), f"left behind: {k.leftovers()}"
+        assert "Traceback" not in (k.state_dir / "kernel.log").read_text(), "kernel logged a traceback"
