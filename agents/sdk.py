@@ -73,8 +73,7 @@ class Client:
                  timeout_s: float = DEFAULT_TIMEOUT_S, meta: dict | None = None):
         self.address = address
         self.timeout_s = timeout_s
-        self._ctx = zmq.Context()
-        self._sock = self._ctx.socket(zmq.DEALER)
+        self._sock = zmq.Context.instance().socket(zmq.DEALER)  # one Context per process
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.connect(address)
         self._ids = itertools.count(1)
@@ -83,7 +82,11 @@ class Client:
         self.name = name
         self.agent_id: int | None = None
         if name is not None and token is None:
-            reply = self.call("proc.register", name=name, pid=os.getpid(), meta=meta)
+            try:
+                reply = self.call("proc.register", name=name, pid=os.getpid(), meta=meta)
+            except BaseException:
+                self._sock.close(linger=0)
+                raise
             self.token, self.agent_id = reply["token"], reply["agent_id"]
 
     # ---- generic calls ----
@@ -111,6 +114,21 @@ class Client:
                 self._pending.pop(pending.req_id, None)
                 raise KernelError("TIMEOUT", f"no reply within {timeout_s} s", pending.call)
 
+    def pump(self, timeout_ms: int = 0) -> int:
+        """Receive every reply/stream message that arrives within timeout_ms (0: what is
+        already here) and route it to its Pending. Returns how many were received. For
+        drivers that multiplex many clients (see `fileno()`/`socket`)."""
+        count = 0
+        while self._sock.poll(timeout_ms if count == 0 else 0):
+            self._receive_one()
+            count += 1
+        return count
+
+    @property
+    def socket(self) -> zmq.Socket:
+        """The DEALER socket, for registering with a zmq.Poller; read only through pump()."""
+        return self._sock
+
     def _receive_one(self) -> None:
         msg = unpack(self._sock.recv())
         if not isinstance(msg, dict):
@@ -136,7 +154,6 @@ class Client:
         finally:
             self.agent_id = None
             self._sock.close(linger=0)
-            self._ctx.term()
 
     def __enter__(self) -> Client:
         return self

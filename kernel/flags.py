@@ -54,6 +54,7 @@ def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
     s.add_argument("--max-batch", type=int, default=1, help="requests decoded together per step; 1 = exact mode (bit-identical outputs)")
     s.add_argument("--kv-budget", type=parse_bytes, default=None, help="resident KV bytes per worker; beyond it preempted requests are swapped (default unlimited)")
     s.add_argument("--preempt", default="swap", choices=("swap", "recompute"), help="swap KV to LMDB, or drop it and re-prefill on resume")
+    s.add_argument("--fifo-slice-steps", type=int, default=None, help="fifo: decode steps per slice before the kernel looks again (default 16)")
 
 
 def config_from_args(args: argparse.Namespace) -> KernelConfig:
@@ -65,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
         scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
         kv_budget_bytes=args.kv_budget, preempt=args.preempt, mem_quota_bytes=args.mem_quota,
         tool_workers=args.tool_workers, tool_timeout_s=args.tool_timeout_s,
+        sched_options={} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps},
     )
 
 
@@ -74,6 +76,13 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path, address: str) -> list
             "--workers", str(args.workers), "--worker-threads", str(args.worker_threads),
             "--scheduler", args.scheduler, "--quantum", str(args.quantum), "--max-batch", str(args.max_batch),
             "--preempt", args.preempt, "--log-level", getattr(args, "log_level", "INFO")]
-    if args.kv_budget is not None:
-        argv += ["--kv-budget", str(args.kv_budget)]
+    optional = {"--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
+                "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
+                "--kv-budget": "kv_budget", "--fifo-slice-steps": "fifo_slice_steps"}
+    for flag, attr in optional.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            argv += [flag, str(value)]
+    if getattr(args, "debug", False):
+        argv.append("--debug")
     return argv

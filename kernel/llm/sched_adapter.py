@@ -149,7 +149,8 @@ class SchedulerAdapter:
         return rows
 
     def live_rids(self) -> list[str]:
-        return [r.rid for r in self.core.requests()]
+        """Requests someone still waits for (a cancel-pending one leaves with its plan)."""
+        return [r.rid for r in self.core.requests() if not r.is_cancel_requested]
 
     def check_integrity(self) -> None:
         self.core.check_integrity()

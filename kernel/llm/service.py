@@ -156,8 +156,8 @@ class LLMService:
             return
         w.plan_id = None
         outcome = self.sched.on_plan_done(w.worker_id, msg)
+        self._kick(back_to_back=w.worker_id)  # the worker starts its next slice while we reply
         self._deliver(outcome)
-        self._kick(back_to_back=w.worker_id)
 
     def _on_dead(self, w: WorkerHandle, why: str) -> None:
         if self.sched is None:
@@ -193,7 +193,10 @@ class LLMService:
         if sub is None:
             return
         ids = done["output_ids"]
-        result = {"request_id": sub.rid, "text": self.codec.decode(ids), "token_ids": ids,
+        text = self.codec.decode(ids)
+        if done["finish_reason"] == "stop" and sub.args["stop"]:
+            text = trim_at_stop(text, sub.args["stop"])
+        result = {"request_id": sub.rid, "text": text, "token_ids": ids,
                   "finish_reason": done["finish_reason"], "prompt_tokens": len(sub.prompt_ids),
                   "timing": done["timing"]}
         if sub.on_done is not None:
@@ -241,6 +244,12 @@ class LLMService:
         for rid in list(self.live):
             self._fail(rid, ErrorCode.UNAVAILABLE, "kernel shutting down")
         self.pool.close()
+
+
+def trim_at_stop(text: str, stops: list[str]) -> str:
+    """Text up to the earliest stop string (token ids keep the tokens that produced it)."""
+    cuts = [i for i in (text.find(stop) for stop in stops if stop) if i >= 0]
+    return text[: min(cuts)] if cuts else text
 
 
 def _stable_seed(rid: str) -> int:

@@ -7,11 +7,13 @@ plan outstanding; the LLM service gives it the next plan. KV bytes never come th
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import zmq
 
@@ -22,6 +24,7 @@ from syscalls.codec import pack, unpack
 log = logging.getLogger("aiosim.workers")
 
 MAX_RESPAWNS = 3
+SOURCE_ROOT = str(Path(__file__).resolve().parents[2])  # so `-m workers` resolves from any cwd
 
 
 @dataclass(slots=True)
@@ -78,8 +81,9 @@ class WorkerPool:
                "--state-dir", str(cfg.state_dir), "--model", cfg.model, "--threads", str(cfg.worker_threads),
                "--on-invalid", cfg.on_invalid_snapshot]
         log_path = cfg.state_dir / f"worker-{wid}.log"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [SOURCE_ROOT, os.environ.get("PYTHONPATH")]))}
         with open(log_path, "ab") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         now = time.monotonic()
         self.workers[wid] = WorkerHandle(wid, proc, now, last_seen_s=now)
         log.info("worker %d starting (pid %d), log %s", wid, proc.pid, log_path)
