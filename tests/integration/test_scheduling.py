@@ -1,0 +1,86 @@
+"""Exact mode through real processes: with --max-batch 1 every request's tokens are identical
+under fifo, rr quantum 1 (with a KV budget that forces swaps to LMDB, and two workers so
+requests migrate), and mlfq; afterwards no snapshot is left in LMDB."""
+
+from __future__ import annotations
+
+import lmdb
+import pytest
+
+from tests.kernelproc import KernelProc
+
+BPT = 4096  # tiny model: KV bytes per token
+# (agent, label, prompt, max_new_tokens, extra sampling args)
+WORKLOAD = [
+    ("a0", "g", "The kernel schedules agents.", 30, {}),
+    ("a0", "s", "Sampling with a seed.", 24, {"temperature": 0.9, "top_k": 40, "seed": 7}),
+    ("a1", "b", "Beams resume exactly.", 20, {"num_beams": 2, "length_penalty": 1.2}),
+    ("a1", "p", "Nucleus sampling too.", 28, {"temperature": 1.1, "top_p": 0.8, "seed": 3}),
+    ("a2", "g", "Another greedy request", 36, {}),
+    ("a3", "b3", "Three beams now", 16, {"num_beams": 3, "early_stopping": True}),
+]
+# the largest request alone, "Three beams now" (15 + 16 new) * 3 beams = 93 token rows, fits;
+# any two of the longer ones do not, so preempted requests are swapped to LMDB
+KV_BUDGET = 100 * BPT
+
+
+def run_workload(tmp_path, name: str, *flags: str, workers: int = 1) -> tuple[dict, dict, KernelProc]:
+    k = KernelProc(tmp_path / name, "--max-batch", "1", *flags, workers=workers).wait_ready()
+    try:
+        clients = {agent: k.client(agent) for agent in sorted({w[0] for w in WORKLOAD})}
+        pending = {f"{agent}/{label}": clients[agent].submit("llm.generate", prompt=prompt, max_new_tokens=n,
+                                                             request_id=label, **extra)
+                   for agent, label, prompt, n, extra in WORKLOAD}
+        outputs = {rid: p.result(300)["token_ids"] for rid, p in pending.items()}
+        with k.client() as c:
+            stats = {r["rid"]: r for r in c.sched_stats()["requests"]}
+        for c in clients.values():
+            c.close()
+    finally:
+        assert k.stop() == 0
+    assert not k.leftovers(), k.leftovers()
+    return outputs, stats, k
+
+
+def snapshot_entries(state_dir) -> int:
+    env = lmdb.open(str(state_dir / "snapshots.lmdb"), readonly=True, lock=False, subdir=True)
+    try:
+        with env.begin() as txn:
+            return int(txn.stat()["entries"])
+    finally:
+        env.close()
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    outputs, stats, k = run_workload(tmp_path_factory.mktemp("fifo"), "fifo", "--scheduler", "fifo")
+    assert all(r["preemptions"] == 0 for r in stats.values())
+    return outputs
+
+
+def test_rr_quantum_1_with_swaps_and_migration_is_exact(tmp_path, baseline):
+    outputs, stats, k = run_workload(tmp_path, "rr", "--scheduler", "rr", "--quantum", "1",
+                                     "--kv-budget", str(KV_BUDGET), workers=2)
+    assert outputs == baseline
+    assert sum(r["preemptions"] for r in stats.values()) >= 50
+    assert sum(len(r["snapshot_durations_s"]) for r in stats.values()) >= 10, "the budget should force swaps"
+    migrated = [rid for rid, r in stats.items() if len({s[0] for s in r["slices"]}) == 2]
+    assert migrated, "some request should have run on both workers"
+    assert snapshot_entries(k.state_dir) == 0
+
+
+def test_mlfq_with_swaps_is_exact(tmp_path, baseline):
+    outputs, stats, k = run_workload(tmp_path, "mlfq", "--scheduler", "mlfq", "--quantum", "1",
+                                     "--kv-budget", str(KV_BUDGET))
+    assert outputs == baseline
+    assert sum(r["preemptions"] for r in stats.values()) > 0
+    assert snapshot_entries(k.state_dir) == 0
+
+
+def test_recompute_preemption_finishes_every_request(tmp_path, baseline):
+    """--preempt recompute re-prefills (not bit-exact by design): lengths hold, nothing leaks."""
+    outputs, stats, k = run_workload(tmp_path, "recompute", "--scheduler", "rr", "--quantum", "2",
+                                     "--kv-budget", str(KV_BUDGET), "--preempt", "recompute")
+    assert {rid: len(ids) for rid, ids in outputs.items()} == {rid: len(ids) for rid, ids in baseline.items()}
+    assert all(r["state"] == "finished" for r in stats.values())
+    assert snapshot_entries(k.state_dir) == 0
