@@ -144,7 +144,8 @@ class SchedulerAdapter:
         for req in self.core.requests():
             if agent is None or req.agent == agent:
                 row = req.timeline.to_dict()
-                row.update(state=req.state.value, output_tokens=req.num_generated)
+                state = "cancelling" if req.is_cancel_requested else req.state.value
+                row.update(state=state, output_tokens=req.num_generated)
                 rows.append(row)
         return rows
 
