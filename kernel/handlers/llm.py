@@ -10,4 +10,10 @@ def llm_generate(ctx: CallContext, args: dict) -> object:
 
 
 def llm_cancel(ctx: CallContext, args: dict) -> dict:
-    return {"cancelled": ctx.kernel.llm.cancel(ctx.caller, args["request_id"])}
+    owner = ctx.kernel.services.access.check(ctx.caller, args["owner"], "snapshots", "write", ctx.call.name)
+    return {"cancelled": ctx.kernel.llm.cancel(owner, args["request_id"])}
+
+
+def llm_snapshots(ctx: CallContext, args: dict) -> dict:
+    owner = ctx.kernel.services.access.check(ctx.caller, args["owner"], "snapshots", "read", ctx.call.name)
+    return {"snapshots": ctx.kernel.llm.snapshots(owner)}

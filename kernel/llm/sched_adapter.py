@@ -64,6 +64,7 @@ class SchedulerAdapter:
         self.overhead = Overhead()
         self._last_end: dict[int, float] = {}  # worker -> t_end of its last plan
         self._back_to_back: set[int] = set()  # workers whose outstanding plan followed a plan_done at once
+        self._snapshot_bytes: dict[str, int] = {}  # the index: rid -> bytes of its LMDB snapshot
 
     def add_worker(self, wid: int) -> None:
         self.core.add_worker(wid)
@@ -93,6 +94,9 @@ class SchedulerAdapter:
     def on_plan_done(self, wid: int, msg: dict) -> Outcome:
         result = PlanResult.from_wire(msg)
         self._account(wid, result)
+        for rid, ev in result.evicted.items():
+            if not ev.error:
+                self._snapshot_bytes[rid] = ev.snapshot_bytes
         out = Outcome()
         for rid, res in result.results.items():
             if res.new_token_ids:
@@ -120,8 +124,18 @@ class SchedulerAdapter:
         self._last_end.pop(wid, None)
         return [rid for rid, _, _ in out.failed]
 
+    def snapshot_index(self, agent: str) -> list[dict]:
+        """The agent's requests now swapped out to LMDB (kept by the kernel; bytes stay in LMDB)."""
+        rows = []
+        for req in self.core.requests():
+            if req.agent == agent and req.has_snapshot:
+                rows.append({"request_id": req.rid, "bytes": self._snapshot_bytes.get(req.rid, 0),
+                             "has_kv": req.is_snapshot_kv})
+        return rows
+
     def _complete(self, c: Completion, out: Outcome) -> None:
         req = c.request
+        self._snapshot_bytes.pop(req.rid, None)
         if c.needs_free:
             self.send_free(c.free_worker, [req.rid])
         self.history.add(self._record(req))

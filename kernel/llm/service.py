@@ -128,6 +128,9 @@ class LLMService:
         if summary is not None:
             self._cancel(summary.rid, why)
 
+    def snapshots(self, agent: str) -> list[dict]:
+        return self.sched.snapshot_index(agent) if self.sched is not None else []
+
     def on_agent_exit(self, agent: str) -> int:
         rids = [s.rid for s in self.live.values() if s.agent == agent and s.reply is not None]
         for rid in rids:

@@ -84,3 +84,43 @@ def test_recompute_preemption_finishes_every_request(tmp_path, baseline):
     assert {rid: len(ids) for rid, ids in outputs.items()} == {rid: len(ids) for rid, ids in baseline.items()}
     assert all(r["state"] == "finished" for r in stats.values())
     assert snapshot_entries(k.state_dir) == 0
+
+
+def test_snapshots_belong_to_their_agent(tmp_path):
+    """Another agent sees or cancels an agent's swapped requests only with a grant."""
+    import time
+
+    from agents.sdk import KernelError
+
+    k = KernelProc(tmp_path / "snap", "--max-batch", "1", "--scheduler", "rr", "--quantum", "1",
+                   "--kv-budget", str(KV_BUDGET)).wait_ready()
+    try:
+        with k.client("owner") as a, k.client("other") as b:
+            pending = [a.submit("llm.generate", prompt=f"request {i} " * 3, max_new_tokens=60, request_id=f"r{i}")
+                       for i in range(3)]
+            deadline = time.monotonic() + 60
+            while not (rows := a.llm_snapshots()["snapshots"]) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert rows and all(r["request_id"].startswith("owner/") and r["bytes"] > 0 and r["has_kv"] for r in rows)
+            for call, args in (("llm.snapshots", {}), ("llm.cancel", {"request_id": "r2"})):
+                try:
+                    b.call(call, owner="owner", **args)
+                    raise AssertionError(f"{call} on another agent's snapshots without a grant")
+                except KernelError as e:
+                    assert e.code == "PERMISSION_DENIED"
+            a.access_grant(grantee="other", resource="snapshots", mode="read")
+            assert isinstance(b.llm_snapshots(owner="owner")["snapshots"], list)
+            a.access_grant(grantee="other", resource="snapshots", mode="write")
+            assert b.llm_cancel(request_id="r2", owner="owner")["cancelled"] is True
+            try:
+                pending[2].result(30)
+                raise AssertionError("a cancelled request must not succeed")
+            except KernelError as e:
+                assert e.code == "CANCELLED"
+            assert [len(p.result(120)["token_ids"]) for p in pending[:2]] == [60, 60]
+            assert a.llm_snapshots()["snapshots"] == []
+            denials = [e for e in a.audit_query(event="deny")["events"] if e["resource"] == "snapshots"]
+            assert len(denials) == 2
+    finally:
+        assert k.stop() == 0
+    assert snapshot_entries(k.state_dir) == 0
