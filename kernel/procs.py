@@ -78,6 +78,9 @@ class ProcessTable:
         self._live_names.pop(rec.name, None)
         return True
 
+    def is_live_name(self, name: str) -> bool:
+        return name in self._live_names
+
     def live(self) -> list[AgentRecord]:
         return list(self._live_names.values())
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from kernel.context import CallContext
+from syscalls.errors import ErrorCode, SyscallError
 
 
 def _owner(ctx: CallContext, args: dict, mode: str) -> str:
-    return ctx.kernel.services.access.check(
+    """The effective owner, after the grant check. Memory lives only as long as its agent, so
+    another agent's memory is reachable only while that agent runs (grants outlive agents)."""
+    owner = ctx.kernel.services.access.check(
         ctx.caller, args["owner"], "memory", mode, ctx.call.name
     )
+    if owner != ctx.caller and not ctx.kernel.procs.is_live_name(owner):
+        raise SyscallError(ErrorCode.NOT_FOUND, f"agent {owner!r} is not running; its memory is gone")
+    return owner
 
 
 def mem_put(ctx: CallContext, args: dict) -> dict:

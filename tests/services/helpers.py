@@ -31,10 +31,12 @@ class Harness:
     services: Services
     sent: list[dict] = field(default_factory=list)
     operator: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="operator"))
+    stopped: set[str] = field(default_factory=set)  # agent names not running (default: all run)
 
     def ctx(self, caller: str, call: str) -> CallContext:
         """Caller "operator" is the kernel's operator record (sees the whole audit log)."""
-        kernel = SimpleNamespace(services=self.services, config=self.config, operator=self.operator)
+        procs = SimpleNamespace(is_live_name=lambda name: name not in self.stopped)
+        kernel = SimpleNamespace(services=self.services, config=self.config, operator=self.operator, procs=procs)
         agent = self.operator if caller == "operator" else SimpleNamespace(name=caller)
         return CallContext(kernel, SYSCALLS[call], agent, len(self.sent), self.sent.append)
 

@@ -97,3 +97,22 @@ def test_stash_of_a_previous_kernel_run_is_dropped_on_open(harness):
 
 def _resident(harness, owner: str) -> dict[str, bool]:
     return {e["key"]: e["is_resident"] for e in harness.call(owner, "mem.list")["entries"]}
+
+
+def test_a_grant_does_not_reach_the_memory_of_an_agent_that_exited(harness):
+    """Grants outlive agents, memory does not: writing to a stopped agent's memory would
+    plant entries nobody frees (found by a live-kernel test)."""
+    import pytest
+
+    from syscalls.errors import SyscallError
+
+    harness.call("a", "access.grant", grantee="b", resource="memory", mode="readwrite")
+    assert harness.call("b", "mem.put", key="x", value=1, owner="a")["bytes"] > 0
+    harness.services.on_agent_exit("a")
+    harness.stopped.add("a")
+    for call, args in (("mem.put", {"key": "planted", "value": 1}), ("mem.list", {}), ("mem.get", {"key": "x"})):
+        with pytest.raises(SyscallError) as e:
+            harness.call("b", call, owner="a", **args)
+        assert e.value.code.value == "NOT_FOUND"
+    harness.stopped.discard("a")  # a new agent named "a" registers: it starts empty
+    assert harness.call("a", "mem.list")["entries"] == []
