@@ -70,9 +70,12 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
     )
 
 
-def kernel_argv(args: argparse.Namespace, state_dir: Path, address: str) -> list[str]:
-    """The `aiosim kernel` flags that reproduce args (used by launch and benchmarks)."""
-    argv = ["--state-dir", str(state_dir), "--address", address, "--model", args.model,
+def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address: str | None = None) -> list[str]:
+    """The `aiosim kernel` flags that reproduce args (used by launch and benchmarks); state dir
+    and address only when given."""
+    argv = [] if state_dir is None else ["--state-dir", str(state_dir)]
+    argv += [] if not address else ["--address", address]
+    argv += ["--model", args.model,
             "--workers", str(args.workers), "--worker-threads", str(args.worker_threads),
             "--scheduler", args.scheduler, "--quantum", str(args.quantum), "--max-batch", str(args.max_batch),
             "--preempt", args.preempt, "--log-level", getattr(args, "log_level", "INFO")]

@@ -46,14 +46,7 @@ def add_launch_flags(p: argparse.ArgumentParser) -> None:
 
 def kernel_flags(args: argparse.Namespace) -> list[str]:
     """Every kernel flag in args as `aiosim kernel` argv (state dir and address are added by the launcher)."""
-    argv = kernel_argv(args, Path("."), "")
-    for flag in ("--state-dir", "--address"):
-        i = argv.index(flag)
-        del argv[i:i + 2]
-    argv += ["--max-message-bytes", str(args.max_message_bytes), "--mem-quota", str(args.mem_quota),
-             "--tool-workers", str(args.tool_workers), "--tool-timeout-s", str(args.tool_timeout_s),
-             "--on-invalid-snapshot", args.on_invalid_snapshot]
-    return argv + (["--debug"] if args.debug else [])
+    return kernel_argv(args)
 
 
 def config_of(args: argparse.Namespace) -> dict:
