@@ -39,6 +39,17 @@ def is_alive(pid: int) -> bool:
     return state != "Z"
 
 
+def wait_for(predicate, timeout_s: float = 15.0, what: str = "condition"):
+    """Poll predicate until it returns something truthy; return that value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 class KernelProc:
     def __init__(self, state_dir: Path, *flags: str, workers: int = 1):
         self.state_dir = Path(state_dir)

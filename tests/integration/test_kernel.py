@@ -12,7 +12,7 @@ import time
 import pytest
 
 from agents.sdk import Client, KernelError
-from tests.kernelproc import ROOT, KernelProc, is_alive, run_cli
+from tests.kernelproc import ROOT, KernelProc, is_alive, run_cli, wait_for
 
 
 def spawn_agent(kernel, kind: str, index: int, *params: str) -> subprocess.Popen:
@@ -20,16 +20,6 @@ def spawn_agent(kernel, kind: str, index: int, *params: str) -> subprocess.Popen
     for p in params:
         cmd += ["--param", p]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def wait_for(predicate, timeout_s: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ps(kernel, all_: bool = False) -> dict[str, dict]:
