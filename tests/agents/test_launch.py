@@ -4,11 +4,17 @@ exact-mode outputs equal across policies, and an agent SIGKILLed mid-run."""
 from __future__ import annotations
 
 import json
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from agents.launch.launcher import KernelRun
+import pytest
+
+from agents.launch.launcher import KernelRun, run_session
+from agents.launch.spec import parse_agents
+from tests.kernelproc import is_alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["steps=2", "max_tokens=8", "min_tokens=4", "think_s=0"]
@@ -29,7 +35,72 @@ def launch(tmp: Path, name: str, *flags: str) -> tuple[subprocess.CompletedProce
     return proc, json.loads(out.read_text()), state
 
 
+@pytest.fixture(scope="module")
+def rr_run(tmp_path_factory):
+    return launch(tmp_path_factory.mktemp("launch"), "rr", "--scheduler", "rr", "--quantum", "1")
+
+
+def test_launch_three_agents_json_contract(rr_run):
+    proc, rep, _ = rr_run
+    assert [a["name"] for a in rep["agents"]] == ["math-0", "narrative-0", "rec-0"]
+    for a in rep["agents"]:
+        assert all(k in a for k in AGENT_FIELDS), a
+        assert a["exit_code"] == 0 and a["requests"] == 2 and a["output_tokens"] >= 8 and a["turnaround_s"] > 0
+    assert sorted(r["request_id"] for r in rep["requests"]) == sorted(
+        f"{k}-0/{n}" for k in ("math", "narrative", "rec") for n in range(2))
+    for r in rep["requests"]:
+        assert all(k in r for k in REQUEST_FIELDS), r
+        assert re.fullmatch(r"[0-9a-f]{64}", r["output_sha256"]) and r["slices"]
+    assert all(k in rep["summary"] for k in SUMMARY_FIELDS)
+    assert rep["summary"]["num_requests"] == 6 and rep["summary"]["num_failed"] == 0 and rep["summary"]["num_lost"] == 0
+    assert rep["kernel_pid"] > 0 and rep["worker_pids"] and rep["config"]["scheduler"] == "rr"
+    assert "makespan" in proc.stdout and "narrative-0" in proc.stdout
+
+
+def test_launch_leaves_nothing_behind(rr_run):
+    _, rep, state = rr_run
+    pids = [rep["kernel_pid"], *rep["worker_pids"], *(a["pid"] for a in rep["agents"])]
+    assert not [p for p in pids if is_alive(p)]
+    assert not list(state.glob("*.sock")), list(state.iterdir())
+
+
+def test_exact_mode_outputs_equal_under_fifo_and_rr_quantum_1(rr_run, tmp_path):
+    _, rr, _ = rr_run
+    _, fifo, _ = launch(tmp_path, "fifo", "--scheduler", "fifo")
+    shas = {r["request_id"]: r["output_sha256"] for r in rr["requests"]}
+    assert len(shas) == 6
+    assert {r["request_id"]: r["output_sha256"] for r in fifo["requests"]} == shas
+    assert sum(r["preemptions"] for r in rr["requests"]) > 0  # rr with quantum 1 really interleaved
+
+
+def test_agent_killed_mid_run_frees_its_requests(tmp_path):
+    flags = ["--scheduler", "rr", "--quantum", "2", "--max-batch", "1", "--log-level", "WARNING"]
+    run = KernelRun.start(flags, tmp_path / "state", num_workers=1)
+    killed: dict[str, int] = {}
+
+    def kill_victim(session) -> None:
+        victim = next((a for a in session.agents if a.name == "narrative-0"), None)
+        if victim is None or killed:
+            return
+        rows = run.kernel.stats()["requests"]
+        if any(r["agent"] == "narrative-0" and r["state"] not in ("finished", "failed", "cancelled") for r in rows):
+            victim.proc.send_signal(signal.SIGKILL)
+            killed["pid"] = victim.pid
+
+    try:
+        session = run_session(run.kernel, parse_agents("math:1,narrative:1,rec:1"), params=[
+            "steps=3", "max_tokens=48", "min_tokens=32", "think_s=0.05"], on_tick=kill_victim, timeout_s=120)
+        codes = {a.name: a.exit_code for a in session.agents}
+        assert killed and codes == {"math-0": 0, "narrative-0": -signal.SIGKILL, "rec-0": 0}
+        ps = wait_for(lambda: _row(run, "narrative-0", "killed"))
+        assert ps["pid"] == killed["pid"] and ps["num_active_requests"] == 0
+        rows = run.kernel.stats()["requests"]
+        mine = [r for r in rows if r["agent"] == "narrative-0"]
+        assert mine and all(r["state"] in ("finished", "cancelled", "failed") for r in mine), mine
+        assert sum(1 for r in rows if r["agent"] in ("math-0", "rec-0") and r["state"] == "finished") == 6
+    finally:
+        assert run.stop() == 0
+
+
 def _row(run: KernelRun, name: str, state: str) -> dict | None:
     return next((a for a in run.kernel.ps(all_=True) if a["name"] == name and a["state"] == state), None)
-
-
