@@ -1,34 +1,25 @@
-"""Checksums of snapshot values: crc32 of the bytes, several values in parallel.
+"""Digests of snapshot values: xxh3_128 of the bytes.
 
-zlib releases the GIL on large buffers, so a small thread pool spreads the checksums of a
-snapshot's tensors over the cores (the checksum is the dominant cost of a swap on CPU).
+xxh3 runs at memory speed (~13-30 GB/s here, vs ~3 GB/s for crc32), so verifying every byte on
+write and again on read costs a few ms per 100 MB. A 128-bit digest makes an undetected
+corruption of any kind (flipped bit, torn or swapped value) a 2**-128 event.
 """
 
 from __future__ import annotations
 
-import os
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-ALGORITHM = "crc32"
-PARALLEL_MIN_BYTES = 1 << 20
-_pool: ThreadPoolExecutor | None = None
+import xxhash
+
+ALGORITHM = "xxh3_128"
+DIGEST_BYTES = 16
 
 
-def checksum(data: Any) -> int:
-    return zlib.crc32(data)
+def digest(data: Any) -> bytes:
+    """16-byte xxh3_128 digest of a bytes-like object (read in place, never copied)."""
+    return xxhash.xxh3_128_digest(data)
 
 
-def checksums(buffers: list[Any]) -> list[int]:
-    """crc32 of each buffer; in a thread pool when there is enough to share out."""
-    if len(buffers) < 2 or sum(memoryview(b).nbytes for b in buffers) < PARALLEL_MIN_BYTES:
-        return [zlib.crc32(b) for b in buffers]
-    return list(_get_pool().map(zlib.crc32, buffers))
-
-
-def _get_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:  # created lazily in the process that uses it (never across fork)
-        _pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="crc32")
-    return _pool
+def digests(buffers: list[Any]) -> list[bytes]:
+    """Digest of each buffer. Serial: the hash is memory-bound, a thread pool gained nothing."""
+    return [xxhash.xxh3_128_digest(b) for b in buffers]

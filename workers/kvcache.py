@@ -20,13 +20,28 @@ def cache_layers(cache: DynamicCache) -> list[LayerKV]:
 
 def make_cache(layers: list[LayerKV], config: Any) -> DynamicCache:
     """Wrap tensors without copying them (DynamicCache(ddp_cache_data=...) copies every layer)."""
-    cache = DynamicCache(config=config)
-    if len(cache.layers) != len(layers) or any(type(layer) is not DynamicLayer for layer in cache.layers):
+    if not _is_plain_dynamic(config, len(layers)):
         return DynamicCache(ddp_cache_data=layers, config=config)  # e.g. sliding-window layers
+    cache = DynamicCache()  # what DynamicCache(config=config) builds here, minus its ~50 us setup
+    cache.layers, cache.layer_class_to_replicate = [DynamicLayer() for _ in layers], None
     for layer, (keys, values) in zip(cache.layers, layers, strict=True):
         layer.lazy_initialization(keys, values)
         layer.keys, layer.values = keys, values
     return cache
+
+
+_PLAIN_DYNAMIC: dict[int, tuple[Any, int | None]] = {}  # id(config) -> (config, num layers or None)
+
+
+def _is_plain_dynamic(config: Any, num_layers: int) -> bool:
+    """Does DynamicCache(config=config) hold `num_layers` plain DynamicLayers? Memoized per config
+    (the entry keeps the config alive, so its id is never reused for another one)."""
+    memo = _PLAIN_DYNAMIC.get(id(config))
+    if memo is None or memo[0] is not config:
+        layers = DynamicCache(config=config).layers
+        plain = all(type(layer) is DynamicLayer for layer in layers)
+        memo = _PLAIN_DYNAMIC[id(config)] = (config, len(layers) if plain else None)
+    return memo[1] == num_layers
 
 
 def cache_len(cache: DynamicCache) -> int:

@@ -2,10 +2,12 @@
 
 Contract: after `swap_out` returns the request has exactly one live snapshot; after a
 successful `swap_in` it has none (the caller deletes it once the state is resident).
+Both take an optional StageTimes that accumulates seconds per stage (benchmarks, profiling).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -14,13 +16,16 @@ from syscalls.errors import ErrorCode, SyscallError
 from workers.decoder import Decoder
 from workers.kvcache import make_cache
 from workers.snapshot import (
+    as_tensors,
     check_fingerprint,
     decode_meta,
-    decode_tensors,
-    encode,
+    encode_signed,
     invalid,
+    sign_tensors,
     state_from_meta,
+    state_tensors,
     tensor_table,
+    verify_values,
 )
 from workers.state import SeqState
 from workers.store import SnapshotStore
@@ -28,20 +33,45 @@ from workers.store import SnapshotStore
 ON_INVALID = ("error", "recompute")
 
 
-def swap_out(store: SnapshotStore, state: SeqState, mode: str, fingerprint: dict) -> int:
-    """Write the snapshot of `state` (replacing any older one); returns its size in bytes."""
-    return store.put_entries(state.rid, encode(state, mode, fingerprint))
+class StageTimes:
+    """Seconds per stage: each `lap(name)` adds the time since the previous lap to `name`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+
+def swap_out(store: SnapshotStore, state: SeqState, mode: str, fingerprint: dict, times: StageTimes | None = None) -> int:
+    """Write the snapshot of `state` (replacing any older one) in one write transaction;
+    returns its size in bytes. Stages: serialize, checksum, put."""
+    times = times or StageTimes()
+    tensors = state_tensors(state, mode)
+    times.lap("serialize")
+    sign_tensors(tensors)
+    times.lap("checksum")
+    entries = encode_signed(state, mode, fingerprint, tensors)
+    times.lap("serialize")
+    nbytes = store.put_entries(state.rid, entries)
+    times.lap("put")
+    return nbytes
 
 
 def swap_in(
-    store: SnapshotStore, decoder: Decoder, rid: Any, on_invalid: str = "error"
+    store: SnapshotStore, decoder: Decoder, rid: Any, on_invalid: str = "error", times: StageTimes | None = None
 ) -> tuple[SeqState, str]:
     """Rebuild a request from its snapshot. Returns (state, how): how is "swap" (exact KV),
     "drop" (re-prefilled by design) or "recompute" (re-prefilled because the snapshot was invalid
     and on_invalid="recompute"). Raises SyscallError(SNAPSHOT_INVALID) otherwise."""
+    times = times or StageTimes()
     meta = decode_meta(store.get_meta(rid))  # without intact metadata nothing can be recovered
+    times.lap("get")
     try:
-        return _restore_checked(store, decoder, rid, meta), meta["mode"]
+        return _restore_checked(store, decoder, rid, meta, times), meta["mode"]
     except SyscallError as exc:
         if on_invalid != "recompute" or exc.code != ErrorCode.SNAPSHOT_INVALID:
             raise
@@ -50,11 +80,15 @@ def swap_in(
     return state, "recompute"
 
 
-def _restore_checked(store: SnapshotStore, decoder: Decoder, rid: Any, meta: dict) -> SeqState:
+def _restore_checked(store: SnapshotStore, decoder: Decoder, rid: Any, meta: dict, times: StageTimes) -> SeqState:
+    """Stages: get (private copies of the values), verify (lengths, digests), rebuild."""
     check_fingerprint(meta, decoder.loaded.info.fingerprint)
     table = tensor_table(meta)
     arrays = store.get_arrays(rid, [t.name for t in table])
-    tensors = decode_tensors(table, arrays, decoder.device)
+    times.lap("get")
+    verify_values(table, arrays)
+    times.lap("verify")
+    tensors = as_tensors(table, arrays, decoder.device)
     state = state_from_meta(meta, decoder.device)
     if "t/logits" not in tensors:
         raise invalid("snapshot has no pending logits")
@@ -64,6 +98,7 @@ def _restore_checked(store: SnapshotStore, decoder: Decoder, rid: Any, meta: dic
     else:
         decoder.reprefill(state)  # rebuild KV, keep the saved pending logits
     _check_shapes(state)
+    times.lap("rebuild")
     return state
 
 
