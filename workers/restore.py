@@ -68,10 +68,28 @@ def swap_in(
     "drop" (re-prefilled by design) or "recompute" (re-prefilled because the snapshot was invalid
     and on_invalid="recompute"). Raises SyscallError(SNAPSHOT_INVALID) otherwise."""
     times = times or StageTimes()
-    meta = decode_meta(store.get_meta(rid))  # without intact metadata nothing can be recovered
+    checked: dict[str, Any] = {}
+
+    def names_of(raw: bytes) -> list[str]:
+        """Inside the read txn: decode and check the metadata, name the values to copy."""
+        meta = checked["meta"] = decode_meta(raw)  # without intact metadata nothing can be recovered
+        try:
+            check_fingerprint(meta, decoder.loaded.info.fingerprint)
+            checked["table"] = tensor_table(meta)
+        except SyscallError as exc:
+            checked["error"] = exc
+            return []
+        return [t.name for t in checked["table"]]
+
+    raw, arrays = store.read_snapshot(rid, names_of)
+    if raw is None:
+        decode_meta(None)  # raises: no snapshot
     times.lap("get")
+    meta = checked["meta"]
     try:
-        return _restore_checked(store, decoder, rid, meta, times), meta["mode"]
+        if "error" in checked:
+            raise checked["error"]
+        return _restore_checked(decoder, meta, checked["table"], arrays, times), meta["mode"]
     except SyscallError as exc:
         if on_invalid != "recompute" or exc.code != ErrorCode.SNAPSHOT_INVALID:
             raise
@@ -80,12 +98,8 @@ def swap_in(
     return state, "recompute"
 
 
-def _restore_checked(store: SnapshotStore, decoder: Decoder, rid: Any, meta: dict, times: StageTimes) -> SeqState:
-    """Stages: get (private copies of the values), verify (lengths, digests), rebuild."""
-    check_fingerprint(meta, decoder.loaded.info.fingerprint)
-    table = tensor_table(meta)
-    arrays = store.get_arrays(rid, [t.name for t in table])
-    times.lap("get")
+def _restore_checked(decoder: Decoder, meta: dict, table: list, arrays: dict, times: StageTimes) -> SeqState:
+    """Stages after the read: verify (lengths, digests), rebuild."""
     verify_values(table, arrays)
     times.lap("verify")
     tensors = as_tensors(table, arrays, decoder.device)

@@ -82,6 +82,20 @@ class SnapshotStore:
         with self._begin() as txn:
             return txn.get(entry_key(rid, META))
 
+    def read_snapshot(self, rid: Any, names_of: Callable[[bytes], list[str]]) -> tuple[bytes | None, dict]:
+        """Metadata and the values it names, in one read transaction: `names_of(meta)` may
+        check the metadata (and raise) before any value is copied."""
+        with self._begin(buffers=True) as txn:
+            view = txn.get(entry_key(rid, META))
+            if view is None:
+                return None, {}
+            meta = bytes(view)
+            out: dict[str, np.ndarray | None] = {}
+            for name in names_of(meta):
+                value = txn.get(entry_key(rid, name))
+                out[name] = None if value is None else np.frombuffer(value, dtype=np.uint8).copy()
+        return meta, out
+
     def get_arrays(self, rid: Any, names: list[str]) -> dict[str, np.ndarray | None]:
         """Private, writable uint8 copies of the named values (None where missing)."""
         out: dict[str, np.ndarray | None] = {}
