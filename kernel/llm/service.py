@@ -97,13 +97,21 @@ class LLMService:
             self._enqueue(sub, ids)
         except SyscallError as err:
             self._fail(sub.rid, err.code, err.message)
+        except Exception as exc:  # a bug must cost this request only, never the queue behind it
+            log.exception("admitting %s failed", sub.rid)
+            self._fail(sub.rid, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
 
     def _enqueue(self, sub: Submission, ids: list[int]) -> None:
+        """Hand a tokenized request to the scheduler; a refusal fails this request only."""
         sub.prompt_ids = ids
         params = {k: sub.args[k] for k in PARAM_KEYS}
         if params["seed"] is None:
             params["seed"] = _stable_seed(sub.rid)
-        self.sched.submit(sub.rid, sub.agent, ids, params, sub.args["priority"], sub.arrival_s)
+        try:
+            self.sched.submit(sub.rid, sub.agent, ids, params, sub.args["priority"], sub.arrival_s)
+        except SyscallError as err:
+            self._fail(sub.rid, err.code, err.message)
+            return
         self._kick()
 
     def _start_summary(self, sub: Submission, ids: list[int]) -> None:
