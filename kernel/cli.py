@@ -95,21 +95,18 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
 
     if is_light:
         return p
-    _add_optional(sub, "launch", "agents.launch.cli")
+    _add_module(sub, "agents.launch.cli")
     b = sub.add_parser("bench", help="benchmarks (results in JSON)").add_subparsers(dest="bench", required=True)
     for name in ("switch", "sched", "table5"):
-        _add_optional(b, name, f"benchmarks.{name}")
+        _add_module(b, f"benchmarks.{name}")
     return p
 
 
-def _add_optional(sub: argparse._SubParsersAction, name: str, module: str) -> None:
+def _add_module(sub: argparse._SubParsersAction, module: str) -> None:
+    """Subcommands whose parser lives with their code (`add_parser(sub)`; light imports only)."""
     import importlib
 
-    try:
-        importlib.import_module(module).add_parser(sub)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not module.startswith(exc.name):
-            raise
+    importlib.import_module(module).add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
