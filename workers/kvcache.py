@@ -23,11 +23,17 @@ def make_cache(layers: list[LayerKV], config: Any) -> DynamicCache:
     if not _is_plain_dynamic(config, len(layers)):
         return DynamicCache(ddp_cache_data=layers, config=config)  # e.g. sliding-window layers
     cache = DynamicCache()  # what DynamicCache(config=config) builds here, minus its ~50 us setup
-    cache.layers, cache.layer_class_to_replicate = [DynamicLayer() for _ in layers], None
-    for layer, (keys, values) in zip(cache.layers, layers, strict=True):
-        layer.lazy_initialization(keys, values)
-        layer.keys, layer.values = keys, values
+    cache.layers, cache.layer_class_to_replicate = [_dynamic_layer(k, v) for k, v in layers], None
     return cache
+
+
+def _dynamic_layer(keys: torch.Tensor, values: torch.Tensor) -> DynamicLayer:
+    """What `lazy_initialization(keys, values)` then assigning keys/values leaves, without the two
+    empty placeholder tensors it allocates (tests/workers/test_snapshot.py checks they match)."""
+    layer = DynamicLayer()
+    layer.dtype, layer.device, layer.is_initialized = keys.dtype, keys.device, True
+    layer.keys, layer.values = keys, values
+    return layer
 
 
 _PLAIN_DYNAMIC: dict[int, tuple[Any, int | None]] = {}  # id(config) -> (config, num layers or None)

@@ -103,10 +103,9 @@ def _restore_checked(decoder: Decoder, meta: dict, table: list, arrays: dict, ti
     verify_values(table, arrays)
     times.lap("verify")
     tensors = as_tensors(table, arrays, decoder.device)
-    state = state_from_meta(meta, decoder.device)
     if "t/logits" not in tensors:
         raise invalid("snapshot has no pending logits")
-    state.pending_logits = tensors["t/logits"]
+    state = state_from_meta(meta, decoder.device, tensors["t/logits"])
     if meta["mode"] == "swap":
         state.cache = make_cache(_layers(tensors), decoder.model.config)
     else:

@@ -1,11 +1,12 @@
 """Snapshot format: a SeqState <-> (one small meta value, one value per tensor), checked.
 
-Format 2. meta value = codec.pack({"body": bytes, "checksum": "xxh3_128", "digest": 16 bytes});
-body = codec.pack of the dict built in `meta_body` (format version, fingerprint, params, token
+Format 3. meta value = META_HEADER (8 bytes, names the format) + xxh3_128 digest of body (16 bytes)
++ body; body = codec.pack of the dict built in `meta_body` (format version, fingerprint, params, token
 ids, beams, RNG state, step counter and a table of tensors with dtype, shape, nbytes and the
 xxh3_128 digest of the value). Tensors: `t/logits` (pending logits) and, in swap mode only,
 `t/k<layer>` / `t/v<layer>` ([rows, kv_heads, seq, head_dim]), each stored as its raw bytes.
-(Format 1 used crc32; it is refused, never misread.)
+(Format 1 used crc32, format 2 wrapped body and digest in a second msgpack map; both are refused,
+never misread.)
 Anything that does not check out raises SyscallError(SNAPSHOT_INVALID): never a silently
 wrong continuation.
 """
@@ -20,15 +21,19 @@ import torch
 
 from syscalls import codec
 from syscalls.errors import ErrorCode, SyscallError
-from workers.checksum import ALGORITHM, digest, digests
+from workers.checksum import ALGORITHM, DIGEST_BYTES, digest
 from workers.kvcache import cache_layers
 from workers.params import GenParams
-from workers.sampling import generator_state
+from workers.sampling import generator_state, restore_generator
 from workers.state import Hypothesis, SeqState
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+META_HEADER = b"aiosnap" + bytes([FORMAT_VERSION])
+BODY_AT = len(META_HEADER) + DIGEST_BYTES
 MODES = ("swap", "drop")
 NUMPY_DTYPES = {torch.float32: np.float32, torch.float16: np.float16, torch.float64: np.float64}
+DTYPE_NAMES = {t: str(t).removeprefix("torch.") for t in NUMPY_DTYPES}
+NUMPY_BY_NAME = {DTYPE_NAMES[t]: n for t, n in NUMPY_DTYPES.items()}
 
 
 @dataclass(slots=True)
@@ -38,7 +43,7 @@ class TensorEntry:
     shape: list[int]
     nbytes: int
     digest: bytes
-    data: np.ndarray | None = None  # uint8 bytes; absent in a table read back from meta
+    data: np.ndarray | None = None  # contiguous array of the bytes; absent in a table read back from meta
 
     def to_wire(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "shape": self.shape, "nbytes": self.nbytes, "digest": self.digest}
@@ -51,12 +56,13 @@ def invalid(message: str) -> SyscallError:
 # -- encode ----------------------------------------------------------------------------------
 def tensor_entry(name: str, tensor: torch.Tensor) -> TensorEntry:
     """Entry with the tensor's bytes (zero-copy for a contiguous CPU tensor); digest comes later."""
-    if tensor.device.type == "cpu" and tensor.is_contiguous() and tensor.dtype in NUMPY_DTYPES:
-        data = tensor.detach().numpy().reshape(-1).view(np.uint8)  # numpy views: ~2x cheaper than torch's
+    dtype = DTYPE_NAMES.get(tensor.dtype)
+    if dtype is not None and tensor.is_cpu and not tensor.requires_grad and tensor.is_contiguous():
+        data = tensor.numpy()  # one view, shape kept: LMDB and xxhash read any contiguous buffer
     else:
         data = tensor.detach().contiguous().cpu().view(torch.uint8).reshape(-1).numpy()
-    dtype = str(tensor.dtype).removeprefix("torch.")
-    return TensorEntry(name, dtype, list(tensor.shape), int(data.nbytes), b"", data)
+        dtype = str(tensor.dtype).removeprefix("torch.")
+    return TensorEntry(name, dtype, list(tensor.shape), data.nbytes, b"", data)
 
 
 def state_tensors(state: SeqState, mode: str) -> list[TensorEntry]:
@@ -70,8 +76,8 @@ def state_tensors(state: SeqState, mode: str) -> list[TensorEntry]:
 
 
 def sign_tensors(tensors: list[TensorEntry]) -> None:
-    for entry, value_digest in zip(tensors, digests([e.data for e in tensors]), strict=True):
-        entry.digest = value_digest
+    for entry in tensors:
+        entry.digest = digest(entry.data)
 
 
 def meta_body(state: SeqState, mode: str, fingerprint: dict, tensors: list[TensorEntry]) -> dict:
@@ -98,7 +104,7 @@ def encode(state: SeqState, mode: str, fingerprint: dict) -> list[tuple[str, Any
 def encode_signed(state: SeqState, mode: str, fingerprint: dict, tensors: list[TensorEntry]) -> list[tuple[str, Any]]:
     """Entries for tensors that sign_tensors has digested: the meta value, then each tensor."""
     body = codec.pack(meta_body(state, mode, fingerprint, tensors))
-    meta = codec.pack({"body": body, "checksum": ALGORITHM, "digest": digest(body)})
+    meta = META_HEADER + digest(body) + body
     return [("meta", meta)] + [(t.name, t.data) for t in tensors]
 
 
@@ -106,25 +112,24 @@ def encode_signed(state: SeqState, mode: str, fingerprint: dict, tensors: list[T
 def decode_meta(raw: bytes | None) -> dict:
     if raw is None:
         raise invalid("no snapshot")
+    if raw[: len(META_HEADER)] != META_HEADER:
+        raise invalid(f"snapshot metadata is not format {FORMAT_VERSION} ({ALGORITHM} checksum)")
+    body = raw[BODY_AT:]
+    if digest(body) != raw[len(META_HEADER) : BODY_AT]:
+        raise invalid("snapshot metadata checksum mismatch")
     try:
-        outer = codec.unpack(raw)
-        body = outer["body"]
-        if outer.get("checksum") != ALGORITHM:
-            raise invalid(f"snapshot checksum {outer.get('checksum')!r} != {ALGORITHM!r} (format != {FORMAT_VERSION})")
-        if digest(body) != outer["digest"]:
-            raise invalid("snapshot metadata checksum mismatch")
         meta = codec.unpack(body)
     except SyscallError as exc:
         raise invalid(f"snapshot metadata unreadable: {exc.message}") from None
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise invalid(f"snapshot metadata malformed: {exc}") from None
-    if meta.get("format") != FORMAT_VERSION:
-        raise invalid(f"snapshot format {meta.get('format')} != {FORMAT_VERSION}")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        raise invalid(f"snapshot metadata malformed or not format {FORMAT_VERSION}")
     return meta
 
 
 def check_fingerprint(meta: dict, fingerprint: dict) -> None:
     theirs = meta.get("fingerprint") or {}
+    if theirs == fingerprint:
+        return
     diff = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
     if diff:
         raise invalid("fingerprint mismatch on " + ", ".join(f"{k}: {theirs.get(k)!r} != {fingerprint.get(k)!r}" for k in diff))
@@ -142,37 +147,36 @@ def verify_values(table: list[TensorEntry], arrays: dict[str, np.ndarray | None]
             raise invalid(f"snapshot value {entry.name} is missing")
         if data.nbytes != entry.nbytes:
             raise invalid(f"snapshot value {entry.name} has {data.nbytes} bytes, expected {entry.nbytes}")
-    for entry, value_digest in zip(table, digests([arrays[e.name] for e in table]), strict=True):
-        if value_digest != entry.digest:
+        if digest(data) != entry.digest:
             raise invalid(f"snapshot value {entry.name} fails its checksum")
 
 
 def as_tensors(table: list[TensorEntry], arrays: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
     """Views of verified private copies as typed tensors (a copy only if device is not CPU)."""
-    return {e.name: _as_tensor(e, arrays[e.name], device) for e in table}
+    is_cpu = device.type == "cpu"
+    return {e.name: _as_tensor(e, arrays[e.name], device, is_cpu) for e in table}
 
 
-def _as_tensor(entry: TensorEntry, data: Any, device: torch.device) -> torch.Tensor:
+def _as_tensor(entry: TensorEntry, data: Any, device: torch.device, is_cpu: bool) -> torch.Tensor:
     try:
-        dtype = getattr(torch, entry.dtype)
-        if dtype in NUMPY_DTYPES and device.type == "cpu":
-            return torch.from_numpy(data.view(NUMPY_DTYPES[dtype]).reshape(entry.shape))
-        return torch.from_numpy(data).view(dtype).reshape(entry.shape).to(device)
+        numpy_dtype = NUMPY_BY_NAME.get(entry.dtype)
+        if numpy_dtype is not None and is_cpu:
+            return torch.from_numpy(data.view(numpy_dtype).reshape(entry.shape))
+        return torch.from_numpy(data).view(getattr(torch, entry.dtype)).reshape(entry.shape).to(device)
     except (AttributeError, RuntimeError, TypeError, ValueError) as exc:
         raise invalid(f"snapshot value {entry.name}: {exc}") from None
 
 
-def state_from_meta(meta: dict, device: torch.device) -> SeqState:
-    """Everything but cache and pending logits (the caller fills those)."""
-    from workers.sampling import restore_generator
-
+def state_from_meta(meta: dict, device: torch.device, pending_logits: torch.Tensor | None = None) -> SeqState:
+    """Everything but the cache (and the pending logits unless given): the caller fills those."""
     try:
         beam = meta["beam_scores"]
         gen = meta["generator_state"]
         return SeqState(
             rid=meta["rid"], params=GenParams.from_wire(meta["params"]),
             prompt_ids=list(meta["prompt_ids"]), seqs=[list(s) for s in meta["seqs"]],
-            pending_logits=torch.empty(0), cache=None, seed=int(meta["seed"]),
+            pending_logits=torch.empty(0) if pending_logits is None else pending_logits,
+            cache=None, seed=int(meta["seed"]),
             generator=None if gen is None else restore_generator(gen, device),
             beam_scores=None if beam is None else torch.frombuffer(bytearray(beam), dtype=torch.float32).to(device),
             finished_hyps=[Hypothesis(h[0], h[1], list(h[2]), h[3]) for h in meta["finished_hyps"]],

@@ -48,10 +48,11 @@ class SnapshotStore:
     # -- writes ----------------------------------------------------------------------------
     def put_entries(self, rid: Any, entries: Iterable[tuple[str, Any]]) -> int:
         """Replace all entries of `rid` atomically; values are bytes-like. Returns bytes written."""
-        items = [(entry_key(rid, name), value) for name, value in entries]
+        prefix = rid_prefix(rid)
+        items = [(prefix + name.encode(), value) for name, value in entries]
 
         def write(txn: lmdb.Transaction) -> int:
-            _delete_prefix(txn, rid_prefix(rid))
+            _delete_prefix(txn, prefix)
             for key, value in items:
                 txn.put(key, value)
             return sum(memoryview(v).nbytes for _, v in items)
@@ -85,14 +86,15 @@ class SnapshotStore:
     def read_snapshot(self, rid: Any, names_of: Callable[[bytes], list[str]]) -> tuple[bytes | None, dict]:
         """Metadata and the values it names, in one read transaction: `names_of(meta)` may
         check the metadata (and raise) before any value is copied."""
+        prefix = rid_prefix(rid)
         with self._begin(buffers=True) as txn:
-            view = txn.get(entry_key(rid, META))
+            view = txn.get(prefix + META.encode())
             if view is None:
                 return None, {}
             meta = bytes(view)
             out: dict[str, np.ndarray | None] = {}
             for name in names_of(meta):
-                value = txn.get(entry_key(rid, name))
+                value = txn.get(prefix + name.encode())
                 out[name] = None if value is None else np.frombuffer(value, dtype=np.uint8).copy()
         return meta, out
 
@@ -127,7 +129,10 @@ def _keys_with_prefix(cursor: lmdb.Cursor, prefix: bytes) -> Iterable[bytes]:
 
 
 def _delete_prefix(txn: lmdb.Transaction, prefix: bytes) -> int:
-    keys = list(_keys_with_prefix(txn.cursor(), prefix))
-    for key in keys:
-        txn.delete(key)
-    return len(keys)
+    """Delete in place with one cursor (no second lookup per key)."""
+    cursor = txn.cursor()
+    num_deleted = 0
+    if cursor.set_range(prefix):
+        while cursor.key()[: len(prefix)] == prefix and cursor.delete():
+            num_deleted += 1
+    return num_deleted

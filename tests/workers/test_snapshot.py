@@ -152,3 +152,40 @@ def test_store_grows_its_map(tmp_path: object) -> None:
     assert small.get_arrays("big", ["t/a"])["t/a"].tobytes() == blob
     assert small.count_entries("big") == 2 and small.delete("big") == 2
     small.close()
+
+
+def test_make_cache_layers_match_lazy_initialization(tiny: LoadedModel) -> None:
+    from transformers.cache_utils import DynamicLayer
+
+    from workers.kvcache import make_cache
+
+    config = tiny.model.config
+    layers = [(torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 4)) for _ in range(config.num_hidden_layers)]
+    for layer, (keys, values) in zip(make_cache(layers, config).layers, layers, strict=True):
+        reference = DynamicLayer()
+        reference.lazy_initialization(keys, values)
+        reference.keys, reference.values = keys, values
+        assert type(layer) is DynamicLayer and vars(layer).keys() == vars(reference).keys()
+        assert all(getattr(layer, name) == getattr(reference, name) for name in ("dtype", "device", "is_initialized"))
+        assert layer.keys is keys and layer.values is values
+
+
+def test_tensor_entry_bytes_for_any_layout() -> None:
+    from workers.snapshot import tensor_entry
+
+    base = torch.randn(3, 4, 5)
+    for tensor in (base, base.transpose(0, 2), base.clone().requires_grad_(True), base.half()):
+        entry = tensor_entry("t/x", tensor)
+        assert bytes(memoryview(entry.data).cast("B")) == tensor.detach().contiguous().numpy().tobytes()
+        assert entry.nbytes == tensor.numel() * tensor.element_size() and entry.shape == list(tensor.shape)
+
+
+def test_delete_removes_exactly_one_rids_entries(tmp_path: object) -> None:
+    store = SnapshotStore(f"{tmp_path}/del.lmdb")
+    for rid in ("a", "b", 1, "z"):
+        store.put_entries(rid, [("meta", b"m"), ("t/k0", b"k"), ("t/v0", b"v")])
+    assert store.delete("z") == 3 and store.delete("a") == 3 and store.delete("a") == 0
+    assert store.count_entries() == 6 and store.count_entries("b") == store.count_entries(1) == 3
+    store.put_entries("b", [("meta", b"m2")])
+    assert store.count_entries("b") == 1 and store.count_entries() == 4
+    store.close()

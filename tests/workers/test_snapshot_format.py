@@ -1,4 +1,4 @@
-"""Snapshot format 2: xxh3_128 digests catch any flipped byte; older formats are refused; the
+"""Snapshot format 3: xxh3_128 digests catch any flipped byte; older formats are refused; the
 switch benchmark keeps its JSON contract."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syscalls import codec
-from syscalls.errors import SyscallError
+from syscalls.errors import ErrorCode, SyscallError
 from workers.checksum import digest
-from workers.snapshot import FORMAT_VERSION, decode_meta
+from workers.snapshot import FORMAT_VERSION, META_HEADER, decode_meta
 
 
 @given(data=st.binary(min_size=1, max_size=4096), at=st.integers(0, 4095), mask=st.integers(1, 255))
@@ -43,7 +43,25 @@ def test_format_1_crc32_metadata_is_refused() -> None:
     body = codec.pack({"format": 1, "tensors": []})
     with pytest.raises(SyscallError, match="checksum"):
         decode_meta(codec.pack({"body": body, "crc32": zlib.crc32(body)}))
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
+
+
+def test_format_2_wrapped_metadata_is_refused() -> None:
+    body = codec.pack({"format": 2, "tensors": []})
+    with pytest.raises(SyscallError, match="checksum") as info:
+        decode_meta(codec.pack({"body": body, "checksum": "xxh3_128", "digest": digest(body)}))
+    assert info.value.code == ErrorCode.SNAPSHOT_INVALID
+
+
+@given(at=st.integers(0, 200), mask=st.integers(1, 255))
+def test_any_change_to_format_3_metadata_is_refused(at: int, mask: int) -> None:
+    body = codec.pack({"format": FORMAT_VERSION, "tensors": [], "prompt_ids": list(range(50))})
+    raw = bytearray(META_HEADER + digest(body) + body)
+    assert decode_meta(bytes(raw))["prompt_ids"] == list(range(50))
+    raw[at % len(raw)] ^= mask
+    with pytest.raises(SyscallError) as info:
+        decode_meta(bytes(raw))
+    assert info.value.code == ErrorCode.SNAPSHOT_INVALID
 
 
 def test_switch_benchmark_json_contract(tmp_path: Path) -> None:
