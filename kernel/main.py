@@ -50,7 +50,15 @@ def release_state_dir(config: KernelConfig) -> None:
     config.pid_file.unlink(missing_ok=True)
 
 
+def check_model(model: str) -> None:
+    """A model given as a path must exist (names like 'tiny' are resolved by the workers)."""
+    if ("/" in model or model.startswith(".")) and not Path(model).is_dir():
+        raise SystemExit(f"aiosim kernel: --model {model}: no such directory (give a local Hugging Face "
+                         "model dir with config.json and tokenizer.json, or 'tiny')")
+
+
 def run_kernel(config: KernelConfig) -> int:
+    check_model(config.model)
     claim_state_dir(config)
     setup_logging(config.log_level, config.log_file)
     from kernel.kernel import Kernel  # after logging, so start-up is logged

@@ -53,6 +53,7 @@ class LLMService:
         self.live: dict[str, Submission] = {}
         self.history = History()
         self._counters: dict[str, int] = {}
+        self.unavailable = ""  # why llm.* cannot be served (every worker died, respawns used up)
 
     def start(self) -> None:
         self.pool.start()
@@ -61,6 +62,8 @@ class LLMService:
     def submit(self, ctx: CallContext, args: dict) -> object:
         if self.config.num_workers == 0:
             raise SyscallError(ErrorCode.UNAVAILABLE, "this kernel runs no workers (--workers 0): llm.* is unavailable")
+        if self.unavailable:
+            raise SyscallError(ErrorCode.UNAVAILABLE, self.unavailable)
         rid = self._request_id(ctx.caller, args["request_id"])
         sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer())
         self.live[rid] = sub
@@ -171,10 +174,15 @@ class LLMService:
         self._deliver(outcome)
 
     def _on_dead(self, w: WorkerHandle, why: str) -> None:
-        if self.sched is None:
-            return
-        for rid in self.sched.remove_worker(w.worker_id):
-            self._fail(rid, ErrorCode.WORKER_FAILED, why)
+        if self.sched is not None and w.worker_id in self.sched.core.workers:
+            for rid in self.sched.remove_worker(w.worker_id):  # a respawn re-adds it when ready
+                self._fail(rid, ErrorCode.WORKER_FAILED, why)
+        if self.pool.is_exhausted:
+            self.unavailable = (f"no LLM worker left ({why}; respawned {self.pool.num_respawns} times): "
+                                f"see {self.config.state_dir}/worker-{w.worker_id}.log")
+            for rid in list(self.live):
+                self._fail(rid, ErrorCode.UNAVAILABLE, self.unavailable)
+            self.unready.clear()
         self._kick()
 
     def _kick(self, back_to_back: int | None = None) -> None:

@@ -47,7 +47,8 @@ class WorkerHandle:
 
     def to_wire(self) -> dict:
         return {"worker_id": self.worker_id, "pid": self.pid, "is_ready": self.is_ready,
-                "plan_id": self.plan_id, "model_id": self.model.get("model_id")}
+                "plan_id": self.plan_id, "model_id": self.model.get("model_id"),
+                "model_dir": self.model.get("model_dir"), "fingerprint": self.model.get("fingerprint")}
 
 
 @dataclass(slots=True)
@@ -96,6 +97,11 @@ class WorkerPool:
             log.error("send to worker %d failed: %s", wid, exc)
             return False
 
+    @property
+    def is_exhausted(self) -> bool:
+        """No worker left and no respawn allowed: the LLM service cannot serve."""
+        return not self.workers and self.num_respawns >= MAX_RESPAWNS
+
     def idle(self) -> list[WorkerHandle]:
         return [w for w in self.workers.values() if w.is_idle]
 
@@ -133,10 +139,10 @@ class WorkerPool:
     def _declare_dead(self, w: WorkerHandle, why: str) -> None:
         log.error(why)
         del self.workers[w.worker_id]
-        self.events.on_dead(w, why)
         if self.num_respawns < MAX_RESPAWNS:
             self.num_respawns += 1
             self._spawn(w.worker_id)
+        self.events.on_dead(w, why)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Ask every worker to exit, wait, then kill stragglers. Leaves no processes."""

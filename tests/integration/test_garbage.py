@@ -26,7 +26,7 @@ def envelopes(draw: st.DrawFn) -> dict:
            "id": draw(st.one_of(st.integers(-(2**63), 2**64 - 1), st.text(max_size=140), st.none(), st.floats())),
            "call": call, "args": args}
     if draw(st.booleans()):
-        msg["token"] = draw(st.one_of(st.text(max_size=40), st.integers(), st.binary(max_size=8)))
+        msg["token"] = draw(st.one_of(st.text(max_size=40), st.integers(-(2**63), 2**63 - 1), st.binary(max_size=8)))
     for key in draw(st.lists(st.sampled_from(["v", "id", "call", "args"]), max_size=2)):
         msg.pop(key, None)
     if draw(st.integers(0, 4)) == 0:

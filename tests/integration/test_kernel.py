@@ -157,3 +157,45 @@ def test_second_kernel_on_same_state_dir_is_refused(kernel):
     out = run_cli("kernel", "--state-dir", str(kernel.state_dir), "--workers", "0", timeout_s=20)
     assert out.returncode != 0 and "already runs" in out.stderr
     assert os.path.exists(kernel.state_dir / "kernel.sock")
+
+
+def test_streaming_chunks_add_up_to_the_reply(kernel):
+    chunks: list[dict] = []
+    with kernel.client("streamer") as c:
+        reply = c.llm_generate(prompt="stream me", max_new_tokens=9, stream=True, _on_stream=chunks.append)
+    assert len(chunks) >= 2, "quantum 2 slices: several chunks"
+    assert [t for ch in chunks for t in ch["token_ids"]] == reply["token_ids"]
+    assert all(ch["request_id"] == reply["request_id"] for ch in chunks)
+
+
+def test_model_path_loads_a_local_hugging_face_dir(kernel, tmp_path):
+    """--model PATH: the tiny model's own directory, loaded as any HF dir, gives the same tokens."""
+    with kernel.client() as c:
+        worker = c.sched_stats()["workers"][0]
+    with kernel.client("by-name") as c:
+        expected = c.llm_generate(prompt="same weights", max_new_tokens=6)["token_ids"]
+    k = KernelProc(tmp_path / "bypath", "--model", worker["model_dir"]).wait_ready()
+    try:
+        with k.client("by-path") as c:
+            assert c.llm_generate(prompt="same weights", max_new_tokens=6)["token_ids"] == expected
+            assert c.sched_stats()["workers"][0]["fingerprint"]["weights_sha256"] == worker["fingerprint"]["weights_sha256"]
+    finally:
+        assert k.stop() == 0
+    out = run_cli("kernel", "--state-dir", str(tmp_path / "nomodel"), "--model", str(tmp_path / "missing"), timeout_s=30)
+    assert out.returncode != 0 and "no such directory" in out.stderr
+
+
+def test_workers_that_cannot_start_make_llm_unavailable_with_a_pointer_to_the_log(tmp_path):
+    k = KernelProc(tmp_path / "badmodel", "--model", "no-such-model-name")
+    try:
+        with Client(k.address, name="asker", timeout_s=120) as c:
+            with pytest.raises(KernelError) as e:
+                c.llm_generate(prompt="x", max_new_tokens=2)
+            assert e.value.code == "UNAVAILABLE" and "worker-0.log" in e.value.message
+            with pytest.raises(KernelError) as e:
+                c.llm_generate(prompt="y", max_new_tokens=2)
+            assert e.value.code == "UNAVAILABLE"
+            assert c.mem_put(key="k", value=1)["bytes"] > 0  # everything else still serves
+    finally:
+        assert k.stop() == 0
+    assert not k.leftovers()
