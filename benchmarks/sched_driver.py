@@ -93,7 +93,7 @@ class Driver:
         self.poller = zmq.Poller()
         self.by_socket = {}
         for client in self.clients:
-            sock = client._sock  # the SDK exposes no poll hook; see the benchmark report
+            sock = client.socket
             self.poller.register(sock, zmq.POLLIN)
             self.by_socket[sock] = client
 
@@ -130,9 +130,7 @@ class Driver:
 
     def _receive(self, timeout_ms: int) -> None:
         for sock, _ in self.poller.poll(timeout_ms):
-            client = self.by_socket[sock]
-            while sock.poll(0, zmq.POLLIN):
-                client._receive_one()
+            self.by_socket[sock].pump()
 
     @staticmethod
     def _collect(in_flight: list[Pending], result: ReplayResult) -> list[Pending]:
