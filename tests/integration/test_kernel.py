@@ -105,14 +105,12 @@ def test_duplicate_live_name_is_refused(kernel):
 def test_kernel_keeps_serving_while_a_long_request_runs(kernel):
     with kernel.client("slow") as slow, kernel.client("fast") as fast:
         pending = slow.submit("llm.generate", prompt="a long one", max_new_tokens=400)
-        t0 = time.monotonic()
         for _ in range(20):
             assert fast.proc_ping()["pong"] is True
-        ping_s = time.monotonic() - t0
-        assert not pending.is_done, "the long request should still be running"
+        pings_done = time.monotonic()  # CLOCK_MONOTONIC: the kernel's timing uses the same clock
         result = pending.result(120)
-        assert len(result["token_ids"]) == 400
-        assert ping_s < result["timing"]["turnaround_s"]
+    assert len(result["token_ids"]) == 400
+    assert pings_done < result["timing"]["finish"], "pings must not wait for the long request"
 
 
 def test_killed_agent_has_its_requests_cancelled(kernel):
