@@ -15,8 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from kernel.flags import POLICIES
@@ -103,20 +106,23 @@ class Run:
         self.timelines: dict[str, list[dict]] = {}
 
     def policy(self, policy: str) -> dict:
-        from benchmarks.sched_driver import Driver, KernelProcess
+        from agents.launch.kernelproc import KernelProcess
+        from benchmarks.sched_driver import Driver, kernel_flags
 
         started = time.monotonic()
         progress(f"{policy}: starting kernel")
-        kernel = KernelProcess(self.args, policy)
+        state_dir = Path(tempfile.mkdtemp(prefix="aiosim-sched-"))
+        kernel = KernelProcess.start(kernel_flags(self.args, policy), state_dir)
         driver = None
         try:
-            kernel.wait_ready()
+            kernel.wait_ready(self.args.workers)
             driver = Driver(kernel.address, self.args.agents)
             result = self._measure(policy, kernel, driver)
         finally:
             if driver is not None:
                 driver.close()
             result_code = kernel.stop()
+            shutil.rmtree(state_dir, ignore_errors=True)
         result["kernel_exit_code"] = result_code
         result["wall_s"] = time.monotonic() - started
         return result

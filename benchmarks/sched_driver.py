@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import zmq
 
@@ -25,56 +19,12 @@ from agents.sdk import Client, KernelError, Pending
 from benchmarks.sched_workload import TraceRequest
 from kernel.flags import kernel_argv
 
-READY_TIMEOUT_S = 120.0
 
-
-class KernelProcess:
-    """One `python -m kernel kernel` in a fresh temp state dir; stop() is the one way out."""
-
-    def __init__(self, args: argparse.Namespace, policy: str) -> None:
-        self.state_dir = Path(tempfile.mkdtemp(prefix="aiosim-sched-"))
-        self.address = f"ipc://{self.state_dir / 'kernel.sock'}"
-        kargs = argparse.Namespace(**{**vars(args), "scheduler": policy, "log_level": "WARNING",
-                                      "preempt": "swap", "kv_budget": None, "worker_threads": 1})
-        argv = [sys.executable, "-m", "kernel", "kernel", *kernel_argv(kargs, self.state_dir, self.address),
-                "--tool-workers", "0"]
-        self.log_path = self.state_dir / "kernel.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
-
-    def wait_ready(self) -> None:
-        """Until proc.ping answers and sched.stats shows a ready worker."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        with Client(self.address, timeout_s=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"kernel exited with {self.proc.returncode}; log: {self.log_path}")
-                try:
-                    client.call("proc.ping", _timeout_s=1.0)
-                    stats = client.call("sched.stats", _timeout_s=2.0)
-                    if any(w.get("is_ready") for w in stats.get("workers") or []):
-                        return
-                except KernelError:
-                    pass
-                time.sleep(0.2)
-        raise RuntimeError(f"kernel not ready within {READY_TIMEOUT_S} s; log: {self.log_path}")
-
-    def stats(self) -> dict:
-        with Client(self.address, timeout_s=30.0) as client:
-            return client.call("sched.stats")
-
-    def stop(self) -> int:
-        """SIGTERM, wait; SIGKILL only if it hangs. Removes the state dir. Returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
-        return self.proc.returncode
+def kernel_flags(args: argparse.Namespace, policy: str) -> list[str]:
+    """`aiosim kernel` flags for one policy of the benchmark (no tool runners needed)."""
+    kargs = argparse.Namespace(**{**vars(args), "scheduler": policy, "log_level": "WARNING",
+                                  "preempt": "swap", "kv_budget": None, "worker_threads": 1})
+    return [*kernel_argv(kargs), "--tool-workers", "0"]
 
 
 @dataclass(slots=True)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from typing import Any
 
 import zmq
 
@@ -38,7 +36,6 @@ class Kernel:
         self.services = open_services(config, self.loop)
         self.llm = LLMService(self)
         self.dispatch = Dispatcher(self)
-        self.started_wall = time.time()
         self.sock = self._bind_agent_socket()
         self.loop.add_reader(self.sock, lambda s: drain(s, self._on_frames))
         self.loop.call_every(config.agent_reap_interval_s, self.reap_dead_agents)
@@ -104,9 +101,6 @@ class Kernel:
         self.procs.check_integrity()
         self.services.check_integrity()
         self.llm.check_integrity()
-
-    def info(self) -> dict[str, Any]:
-        return {"address": self.config.address, "state_dir": str(self.config.state_dir)}
 
     # ---- lifecycle ----
     def run(self) -> None:

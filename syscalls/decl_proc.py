@@ -51,7 +51,7 @@ PROC = (
         name="sched.stats",
         doc="Scheduler state and per-request timelines (all agents' requests, finished and active), plus per-agent means.",
         args=(Field("agent", "str|nil", "only this agent's requests", max=64),),
-        result="{policy: str, config: map, workers: [map], requests: [timeline], agents: {name: {mean_waiting_s, mean_turnaround_s, num_requests}}}",
+        result="{policy: str, config: map, workers: [map], overhead: map, requests: [timeline], agents: {name: {mean_waiting_s, mean_queued_s, mean_turnaround_s, mean_ttft_s, mean_preemptions, mean_num_slices, num_requests, output_tokens}}}",
         example_args={},
         example_result={"policy": "rr", "config": {"quantum": 8}, "workers": [], "requests": [], "agents": {}},
         needs_token=False,

@@ -79,10 +79,6 @@ class SnapshotStore:
             return self.env.begin(write=write, buffers=buffers)
 
     # -- reads -----------------------------------------------------------------------------
-    def get_meta(self, rid: Any) -> bytes | None:
-        with self._begin() as txn:
-            return txn.get(entry_key(rid, META))
-
     def read_snapshot(self, rid: Any, names_of: Callable[[bytes], list[str]]) -> tuple[bytes | None, dict]:
         """Metadata and the values it names, in one read transaction: `names_of(meta)` may
         check the metadata (and raise) before any value is copied."""
@@ -97,15 +93,6 @@ class SnapshotStore:
                 value = txn.get(prefix + name.encode())
                 out[name] = None if value is None else np.frombuffer(value, dtype=np.uint8).copy()
         return meta, out
-
-    def get_arrays(self, rid: Any, names: list[str]) -> dict[str, np.ndarray | None]:
-        """Private, writable uint8 copies of the named values (None where missing)."""
-        out: dict[str, np.ndarray | None] = {}
-        with self._begin(buffers=True) as txn:
-            for name in names:
-                view = txn.get(entry_key(rid, name))
-                out[name] = None if view is None else np.frombuffer(view, dtype=np.uint8).copy()
-        return out
 
     def count_entries(self, rid: Any | None = None) -> int:
         with self._begin() as txn:

@@ -7,18 +7,12 @@ Nothing depends on the meaning of the generated text (the tiny model's text is n
 
 from __future__ import annotations
 
-import hashlib
 import random
-import struct
 import time
 from dataclasses import dataclass, field
 
 from agents.runtime import AgentContext
-
-
-def output_sha256(token_ids: list[int]) -> str:
-    """Same hash as the kernel's timelines: token ids packed as uint32 little-endian."""
-    return hashlib.sha256(struct.pack(f"<{len(token_ids)}I", *token_ids)).hexdigest()
+from syscalls.digests import output_sha256
 
 
 def plan_rng(agent: AgentContext) -> random.Random:

@@ -1,42 +1,31 @@
-"""Finished requests' timelines and the per-agent aggregation (AIOS: an agent's figure is the
-mean over its requests). Pure."""
+"""Requests that left the scheduler, and the per-agent figures of sched.stats (AIOS: an agent's
+figure is the mean over its finished requests). Pure."""
 
 from __future__ import annotations
 
-import hashlib
-import struct
-
-METRICS = ("waiting_s", "queued_s", "turnaround_s", "ttft_s")
-
-
-def output_sha256(token_ids: list[int]) -> str:
-    """Hash of generated token ids (uint32 little-endian): equal outputs, equal hashes."""
-    return hashlib.sha256(struct.pack(f"<{len(token_ids)}I", *token_ids)).hexdigest()
+from kernel.scheduler.timeline import Timeline, aggregate_by_agent
 
 
 class History:
-    """Timelines of finished (and failed/cancelled) requests, in finishing order."""
+    """Rows (timeline dicts) of finished, failed and cancelled requests, in leaving order; the
+    Timelines of the finished ones are kept for the per-agent means."""
 
     def __init__(self) -> None:
         self.records: list[dict] = []
+        self._finished: list[tuple[Timeline, int]] = []  # (timeline, output tokens)
 
-    def add(self, timeline: dict) -> None:
-        self.records.append(timeline)
+    def add(self, row: dict, timeline: Timeline) -> None:
+        self.records.append(row)
+        if row["state"] == "finished":
+            self._finished.append((timeline, row["output_tokens"]))
 
     def to_wire(self, agent: str | None, active: list[dict]) -> dict:
         rows = [r for r in [*self.records, *active] if agent is None or r.get("agent") == agent]
-        return {"requests": rows, "agents": aggregate(rows)}
-
-
-def aggregate(rows: list[dict]) -> dict[str, dict]:
-    by_agent: dict[str, list[dict]] = {}
-    for r in rows:
-        if r.get("state") == "finished":
-            by_agent.setdefault(r["agent"], []).append(r)
-    out = {}
-    for name, rs in sorted(by_agent.items()):
-        out[name] = {"num_requests": len(rs), "output_tokens": sum(r.get("output_tokens", 0) for r in rs)}
-        for m in METRICS:
-            vals = [r[m] for r in rs if r.get(m) is not None]
-            out[name][f"mean_{m}"] = sum(vals) / len(vals) if vals else None
-    return out
+        done = [(tl, n) for tl, n in self._finished if agent is None or tl.agent == agent]
+        agents = {name: {f"mean_{k}": v for k, v in means.items()}
+                  for name, means in aggregate_by_agent(tl for tl, _ in done).items()}
+        for tl, n in done:
+            entry = agents[tl.agent]
+            entry["num_requests"] = entry.get("num_requests", 0) + 1
+            entry["output_tokens"] = entry.get("output_tokens", 0) + n
+        return {"requests": rows, "agents": agents}

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from kernel.config import KernelConfig
-from kernel.llm.metrics import History, output_sha256
+from kernel.llm.metrics import History
 from kernel.scheduler import (
     Completion,
     PlanResult,
@@ -19,6 +19,7 @@ from kernel.scheduler import (
     make_scheduler,
 )
 from kernel.scheduler.request import SchedulerError
+from syscalls.digests import output_sha256
 
 log = logging.getLogger("aiosim.sched")
 
@@ -138,7 +139,7 @@ class SchedulerAdapter:
         self._snapshot_bytes.pop(req.rid, None)
         if c.needs_free:
             self.send_free(c.free_worker, [req.rid])
-        self.history.add(self._record(req))
+        self.history.add(self._record(req), req.timeline)
         if req.state is SeqState.FINISHED:
             out.finished.append({"rid": req.rid, "output_ids": list(req.output_ids or []),
                                  "finish_reason": req.finish_reason, "timing": req.timeline.timing()})

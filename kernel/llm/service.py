@@ -78,7 +78,7 @@ class LLMService:
             n = self._counters.get(agent, 0)
             self._counters[agent] = n + 1
             label = f"{agent}/{n}"
-        rid = label if label.startswith(f"{agent}/") else f"{agent}/{label}"
+        rid = full_request_id(agent, label)
         if rid in self.live:
             raise SyscallError(ErrorCode.ALREADY_EXISTS, f"request '{rid}' is still in flight")
         return rid
@@ -125,7 +125,7 @@ class LLMService:
         self._enqueue(internal, internal.prompt_ids)
 
     def cancel(self, agent: str, label: str) -> bool:
-        rid = label if label.startswith(f"{agent}/") else f"{agent}/{label}"
+        rid = full_request_id(agent, label)
         if rid not in self.live:
             raise SyscallError(ErrorCode.NOT_FOUND, f"no request '{rid}' in flight")
         self._cancel(rid, "cancelled by llm.cancel")
@@ -263,6 +263,11 @@ class LLMService:
         for rid in list(self.live):
             self._fail(rid, ErrorCode.UNAVAILABLE, "kernel shutting down")
         self.pool.close()
+
+
+def full_request_id(agent: str, label: str) -> str:
+    """Request ids are '<agent>/<label>'; a label that already carries the prefix keeps it."""
+    return label if label.startswith(f"{agent}/") else f"{agent}/{label}"
 
 
 def trim_at_stop(text: str, stops: list[str]) -> str:

@@ -66,9 +66,6 @@ class Scheduler:
     def workers(self) -> list[WorkerId]:
         return list(self._budgets)
 
-    def outstanding_plan(self, wid: WorkerId) -> Plan | None:
-        return self._plans.get(wid)
-
     def resident_bytes(self, wid: WorkerId) -> int:
         return self._budgets[wid].used_bytes
 

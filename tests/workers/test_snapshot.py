@@ -148,9 +148,10 @@ def test_entries_return_to_zero_on_finish_and_free(engine: WorkerEngine) -> None
 def test_store_grows_its_map(tmp_path: object) -> None:
     small = SnapshotStore(f"{tmp_path}/grow.lmdb", map_bytes=1 << 16)
     blob = bytes(range(256)) * 4096  # 1 MiB > the initial map
-    small.put_entries("big", [("t/a", blob), ("t/b", blob)])
-    assert small.get_arrays("big", ["t/a"])["t/a"].tobytes() == blob
-    assert small.count_entries("big") == 2 and small.delete("big") == 2
+    small.put_entries("big", [("meta", b"m"), ("t/a", blob), ("t/b", blob)])
+    meta, arrays = small.read_snapshot("big", lambda raw: ["t/a"])
+    assert meta == b"m" and arrays["t/a"].tobytes() == blob
+    assert small.count_entries("big") == 3 and small.delete("big") == 3
     small.close()
 
 
