@@ -6,7 +6,8 @@ For each model and context length: prefill a request of that many tokens, then t
     takes; breakdown_s splits it by stage (medians per stage, so they need not add up exactly);
   - recompute_s: re-prefilling the same tokens (what `--preempt recompute` pays);
   - raw_lmdb_put_get_s: RAW_LMDB below, the floor any LMDB snapshot of these bytes pays.
-All three run round-robin (interleaved) and report medians. Targets: ratio <= 0.10 at every
+All three run interleaved, in rounds that cycle through every order of the three (so each one
+follows each other one equally often: cache state favours none), and report medians. Targets: ratio <= 0.10 at every
 context >= 512 and snapshot bandwidth >= 50% of raw LMDB (snapshot_vs_raw >= 0.5).
 Heavy imports happen inside functions so that registering the subcommand stays cheap.
 """
@@ -14,6 +15,7 @@ Heavy imports happen inside functions so that registering the subcommand stays c
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -44,7 +46,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write {'rows': [...]} here")
     parser.add_argument("--contexts", default="128,512,2048", help="comma-separated token counts")
     parser.add_argument("--models", default="tiny,gpt2-small-random", help="comma-separated model specs")
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument(
+        "--repeats", type=int, default=12,
+        help="timed rounds per row; a multiple of 6 balances the order of the three measurements",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.set_defaults(func=main)
 
@@ -53,17 +58,24 @@ def progress(message: str) -> None:
     print(f"[bench switch] {message}", file=sys.stderr, flush=True)
 
 
+def run_orders(names: list[str], repeats: int) -> list[list[str]]:
+    """The order of each round: the rounds cycle through every permutation of `names`, so over
+    each full cycle every fn runs right after every other one equally often within rounds (plain
+    rotation would not do that: rotating A B C keeps C before A in every round, so one fn would
+    always follow the cache-evicting recompute and another never)."""
+    orders = [list(order) for order in itertools.permutations(names)]
+    return [orders[i % len(orders)] for i in range(repeats)]
+
+
 def interleaved_runs(fns: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, float], dict[str, list]]:
-    """Median seconds of each fn, run round-robin so that machine noise hits all of them alike
-    (the order rotates, so each fn follows each other one equally often: caches warmed or evicted
-    by a neighbour favour none); also what each fn returned on every timed run."""
+    """Median seconds of each fn, run interleaved in the orders of `run_orders` so that machine
+    noise and cache state hit all of them alike; also what each fn returned on every timed run."""
     for fn in fns.values():
         fn()  # warm-up: first touches of fresh pages are not what we measure
     times: dict[str, list[float]] = {name: [] for name in fns}
     results: dict[str, list] = {name: [] for name in fns}
-    names = list(fns)
-    for i in range(repeats):
-        for name in names[i % len(names):] + names[: i % len(names)]:
+    for order in run_orders(list(fns), repeats):
+        for name in order:
             fn = fns[name]
             t0 = time.perf_counter()
             results[name].append(fn())
