@@ -37,7 +37,13 @@ RAW_LMDB = (
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("switch", help="snapshot+restore vs recompute cost per context length")
+    parser = subparsers.add_parser(
+        "switch", help="snapshot+restore vs recompute cost per context length",
+        description="Prefill one request per model and context, then time its context switch: snapshot to "
+        "LMDB and restore (with a stage breakdown), a raw LMDB put/get of the same bytes, and a recompute "
+        "(re-prefill). Prints a table with PASS/FAIL per target; --json writes the rows.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     configure(parser)
     return parser
 
@@ -45,12 +51,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", help="write {'rows': [...]} here")
     parser.add_argument("--contexts", default="128,512,2048", help="comma-separated token counts")
-    parser.add_argument("--models", default="tiny,gpt2-small-random", help="comma-separated model specs")
+    parser.add_argument(
+        "--models", default="tiny,gpt2-small-random",
+        help="comma-separated: tiny, gpt2-small-random (built locally on first use) or a local HF model dir",
+    )
     parser.add_argument(
         "--repeats", type=int, default=12,
         help="timed rounds per row; a multiple of 6 balances the order of the three measurements",
     )
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (workers pin the same)")
     parser.set_defaults(func=main)
 
 
