@@ -13,19 +13,19 @@ from typing import Any
 import torch
 
 from syscalls.errors import ErrorCode, SyscallError
+from workers.checksum import digest
 from workers.decoder import Decoder
 from workers.kvcache import make_cache
 from workers.snapshot import (
     as_tensors,
     check_fingerprint,
     decode_meta,
-    encode_signed,
     invalid,
-    sign_tensors,
+    meta_value,
     state_from_meta,
     state_tensors,
     tensor_table,
-    verify_values,
+    verify_value,
 )
 from workers.state import SeqState
 from workers.store import SnapshotStore
@@ -34,7 +34,8 @@ ON_INVALID = ("error", "recompute")
 
 
 class StageTimes:
-    """Seconds per stage: each `lap(name)` adds the time since the previous lap to `name`."""
+    """Seconds per stage: each `lap(name)` adds the time since the previous lap to `name`;
+    `move` re-books time measured inside a lap to another stage."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -45,19 +46,33 @@ class StageTimes:
         self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
         self._last = now
 
+    def move(self, source: str, target: str, seconds: float) -> None:
+        self.seconds[source] = self.seconds.get(source, 0.0) - seconds
+        self.seconds[target] = self.seconds.get(target, 0.0) + seconds
+
 
 def swap_out(store: SnapshotStore, state: SeqState, mode: str, fingerprint: dict, times: StageTimes | None = None) -> int:
     """Write the snapshot of `state` (replacing any older one) in one write transaction;
-    returns its size in bytes. Stages: serialize, checksum, put."""
+    returns its size in bytes. Each tensor is digested right before its put, while its bytes
+    are in cache; the metadata with every digest goes last. Stages: serialize, checksum, put."""
     times = times or StageTimes()
     tensors = state_tensors(state, mode)
     times.lap("serialize")
-    sign_tensors(tensors)
-    times.lap("checksum")
-    entries = encode_signed(state, mode, fingerprint, tensors)
-    times.lap("serialize")
-    nbytes = store.put_entries(state.rid, entries)
+    serializing = 0.0
+
+    def meta_of(digests: list[bytes]) -> bytes:
+        nonlocal serializing
+        t0 = time.perf_counter()
+        for entry, value_digest in zip(tensors, digests, strict=True):
+            entry.digest = value_digest
+        meta = meta_value(state, mode, fingerprint, tensors)
+        serializing += time.perf_counter() - t0
+        return meta
+
+    nbytes, signing = store.put_signed(state.rid, [(t.name, t.data) for t in tensors], digest, meta_of)
     times.lap("put")
+    times.move("put", "checksum", signing)
+    times.move("put", "serialize", serializing)
     return nbytes
 
 
@@ -66,9 +81,11 @@ def swap_in(
 ) -> tuple[SeqState, str]:
     """Rebuild a request from its snapshot. Returns (state, how): how is "swap" (exact KV),
     "drop" (re-prefilled by design) or "recompute" (re-prefilled because the snapshot was invalid
-    and on_invalid="recompute"). Raises SyscallError(SNAPSHOT_INVALID) otherwise."""
+    and on_invalid="recompute"). Raises SyscallError(SNAPSHOT_INVALID) otherwise.
+    Every value is verified (length, digest) right after it is copied, while it is in cache."""
     times = times or StageTimes()
     checked: dict[str, Any] = {}
+    verifying = 0.0
 
     def names_of(raw: bytes) -> list[str]:
         """Inside the read txn: decode and check the metadata, name the values to copy."""
@@ -79,12 +96,27 @@ def swap_in(
         except SyscallError as exc:
             checked["error"] = exc
             return []
-        return [t.name for t in checked["table"]]
+        checked["by_name"] = {entry.name: entry for entry in checked["table"]}
+        return list(checked["by_name"])
 
-    raw, arrays = store.read_snapshot(rid, names_of)
+    def check(name: str, data: Any) -> None:
+        nonlocal verifying
+        t0 = time.perf_counter()
+        try:
+            verify_value(checked["by_name"][name], data)
+        finally:
+            verifying += time.perf_counter() - t0
+
+    try:
+        raw, arrays = store.read_snapshot(rid, names_of, check)
+    except SyscallError as exc:
+        if "meta" not in checked:
+            raise  # the metadata itself is bad
+        checked["error"], raw, arrays = exc, b"", {}
     if raw is None:
         decode_meta(None)  # raises: no snapshot
     times.lap("get")
+    times.move("get", "verify", verifying)
     meta = checked["meta"]
     try:
         if "error" in checked:
@@ -99,9 +131,9 @@ def swap_in(
 
 
 def _restore_checked(decoder: Decoder, meta: dict, table: list, arrays: dict, times: StageTimes) -> SeqState:
-    """Stages after the read: verify (lengths, digests), rebuild."""
-    verify_values(table, arrays)
-    times.lap("verify")
+    """After the read verified every value: rebuild."""
+    if len(arrays) != len(table):
+        raise invalid("snapshot values do not match its table")  # e.g. two entries with one name
     tensors = as_tensors(table, arrays, decoder.device)
     if "t/logits" not in tensors:
         raise invalid("snapshot has no pending logits")

@@ -103,9 +103,13 @@ def encode(state: SeqState, mode: str, fingerprint: dict) -> list[tuple[str, Any
 
 def encode_signed(state: SeqState, mode: str, fingerprint: dict, tensors: list[TensorEntry]) -> list[tuple[str, Any]]:
     """Entries for tensors that sign_tensors has digested: the meta value, then each tensor."""
+    return [("meta", meta_value(state, mode, fingerprint, tensors))] + [(t.name, t.data) for t in tensors]
+
+
+def meta_value(state: SeqState, mode: str, fingerprint: dict, tensors: list[TensorEntry]) -> bytes:
+    """The meta value (header, digest, body) for tensors whose digests are set."""
     body = codec.pack(meta_body(state, mode, fingerprint, tensors))
-    meta = META_HEADER + digest(body) + body
-    return [("meta", meta)] + [(t.name, t.data) for t in tensors]
+    return META_HEADER + digest(body) + body
 
 
 # -- decode ----------------------------------------------------------------------------------
@@ -139,16 +143,14 @@ def tensor_table(meta: dict) -> list[TensorEntry]:
     return [TensorEntry(t["name"], t["dtype"], list(t["shape"]), t["nbytes"], t["digest"]) for t in meta["tensors"]]
 
 
-def verify_values(table: list[TensorEntry], arrays: dict[str, np.ndarray | None]) -> None:
-    """Every value in the table is present, has its length and the digest the metadata recorded."""
-    for entry in table:
-        data = arrays.get(entry.name)
-        if data is None:
-            raise invalid(f"snapshot value {entry.name} is missing")
-        if data.nbytes != entry.nbytes:
-            raise invalid(f"snapshot value {entry.name} has {data.nbytes} bytes, expected {entry.nbytes}")
-        if digest(data) != entry.digest:
-            raise invalid(f"snapshot value {entry.name} fails its checksum")
+def verify_value(entry: TensorEntry, data: np.ndarray | None) -> None:
+    """The value is present, has its length and the digest the metadata recorded."""
+    if data is None:
+        raise invalid(f"snapshot value {entry.name} is missing")
+    if data.nbytes != entry.nbytes:
+        raise invalid(f"snapshot value {entry.name} has {data.nbytes} bytes, expected {entry.nbytes}")
+    if digest(data) != entry.digest:
+        raise invalid(f"snapshot value {entry.name} fails its checksum")
 
 
 def as_tensors(table: list[TensorEntry], arrays: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:

@@ -9,6 +9,7 @@ The map doubles on MapFullError; a map grown by another process is adopted on Ma
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,6 +60,31 @@ class SnapshotStore:
 
         return self._write(write)
 
+    def put_signed(
+        self, rid: Any, tensors: list[tuple[str, Any]], sign: Callable[[Any], bytes],
+        meta_of: Callable[[list[bytes]], bytes],
+    ) -> tuple[int, float]:
+        """Replace all entries of `rid` atomically: each tensor value is signed right before its
+        put (its bytes are still in cache for the copy), then the metadata `meta_of(digests)` is
+        put. Returns (bytes written, seconds spent in `sign`)."""
+        prefix = rid_prefix(rid)
+        keys = [prefix + name.encode() for name, _ in tensors]
+
+        def write(txn: lmdb.Transaction) -> tuple[int, float]:
+            _delete_prefix(txn, prefix)
+            digests, signing, nbytes = [], 0.0, 0
+            for key, (_, value) in zip(keys, tensors, strict=True):
+                t0 = time.perf_counter()
+                digests.append(sign(value))
+                signing += time.perf_counter() - t0
+                txn.put(key, value)
+                nbytes += memoryview(value).nbytes
+            meta = meta_of(digests)
+            txn.put(prefix + META.encode(), meta)
+            return nbytes + len(meta), signing
+
+        return self._write(write)
+
     def delete(self, rid: Any) -> int:
         """Delete every entry of `rid`; returns how many there were."""
         return self._write(lambda txn: _delete_prefix(txn, rid_prefix(rid)))
@@ -79,9 +105,14 @@ class SnapshotStore:
             return self.env.begin(write=write, buffers=buffers)
 
     # -- reads -----------------------------------------------------------------------------
-    def read_snapshot(self, rid: Any, names_of: Callable[[bytes], list[str]]) -> tuple[bytes | None, dict]:
+    def read_snapshot(
+        self, rid: Any, names_of: Callable[[bytes], list[str]],
+        check: Callable[[str, np.ndarray | None], None] | None = None,
+    ) -> tuple[bytes | None, dict]:
         """Metadata and the values it names, in one read transaction: `names_of(meta)` may
-        check the metadata (and raise) before any value is copied."""
+        check the metadata (and raise) before any value is copied; `check(name, copy)` (copy is
+        None for a missing value) runs right after each copy, while its bytes are in cache, and may
+        raise to stop the read."""
         prefix = rid_prefix(rid)
         with self._begin(buffers=True) as txn:
             view = txn.get(prefix + META.encode())
@@ -92,6 +123,8 @@ class SnapshotStore:
             for name in names_of(meta):
                 value = txn.get(prefix + name.encode())
                 out[name] = None if value is None else np.frombuffer(value, dtype=np.uint8).copy()
+                if check is not None:
+                    check(name, out[name])
         return meta, out
 
     def count_entries(self, rid: Any | None = None) -> int:
