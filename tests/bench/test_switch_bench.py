@@ -41,3 +41,15 @@ def test_interleaved_runs_calls_in_the_planned_orders() -> None:
     assert calls[:3] == ["a", "b", "c"]  # warm-up
     assert [calls[3 + 3 * i: 6 + 3 * i] for i in range(6)] == run_orders(["a", "b", "c"], 6)
     assert set(medians) == set(fns) and all(len(r) == 6 for r in results.values())
+
+
+def test_stage_times_move_rebooks_without_changing_the_total() -> None:
+    from workers.restore import StageTimes
+
+    times = StageTimes()
+    times.lap("put")
+    total = sum(times.seconds.values())
+    times.move("put", "checksum", times.seconds["put"] / 4)
+    assert set(times.seconds) == {"put", "checksum"}
+    assert abs(sum(times.seconds.values()) - total) < 1e-12
+    assert abs(times.seconds["put"] - 3 * times.seconds["checksum"]) < 1e-12
