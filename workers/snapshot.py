@@ -66,18 +66,13 @@ def tensor_entry(name: str, tensor: torch.Tensor) -> TensorEntry:
 
 
 def state_tensors(state: SeqState, mode: str) -> list[TensorEntry]:
-    """Views of the tensors to save (digests come from sign_tensors)."""
+    """Views of the tensors to save (their digests are set later)."""
     entries = [tensor_entry("t/logits", state.pending_logits)]
     if mode == "swap":
         assert state.cache is not None, "swap needs a resident cache"
         for i, (keys, values) in enumerate(cache_layers(state.cache)):
             entries += [tensor_entry(f"t/k{i}", keys), tensor_entry(f"t/v{i}", values)]
     return entries
-
-
-def sign_tensors(tensors: list[TensorEntry]) -> None:
-    for entry in tensors:
-        entry.digest = digest(entry.data)
 
 
 def meta_body(state: SeqState, mode: str, fingerprint: dict, tensors: list[TensorEntry]) -> dict:
@@ -93,16 +88,12 @@ def meta_body(state: SeqState, mode: str, fingerprint: dict, tensors: list[Tenso
 
 
 def encode(state: SeqState, mode: str, fingerprint: dict) -> list[tuple[str, Any]]:
-    """(name, bytes-like) entries of a snapshot, meta first."""
+    """(name, bytes-like) entries of a snapshot, meta first (what swap_out writes, in one list)."""
     if mode not in MODES:
         raise SyscallError(ErrorCode.INVALID_ARGUMENT, f"evict mode {mode!r} not in {MODES}")
     tensors = state_tensors(state, mode)
-    sign_tensors(tensors)
-    return encode_signed(state, mode, fingerprint, tensors)
-
-
-def encode_signed(state: SeqState, mode: str, fingerprint: dict, tensors: list[TensorEntry]) -> list[tuple[str, Any]]:
-    """Entries for tensors that sign_tensors has digested: the meta value, then each tensor."""
+    for entry in tensors:
+        entry.digest = digest(entry.data)
     return [("meta", meta_value(state, mode, fingerprint, tensors))] + [(t.name, t.data) for t in tensors]
 
 
