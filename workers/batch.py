@@ -15,11 +15,11 @@ its batch-free exactness only while it is decoded alone.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
 from workers.kvcache import merge_left_padded, select_rows, split_rows
+from workers.model import LoadedModel
 from workers.state import SeqState
 
 Choose = Callable[[SeqState], "tuple[list[int], list[int]] | None"]
@@ -28,9 +28,10 @@ Choose = Callable[[SeqState], "tuple[list[int], list[int]] | None"]
 class DecodeBatch:
     """Owns the merged cache during a slice; `close()` hands each live request its own cache."""
 
-    def __init__(self, states: list[SeqState], model: Any, device: torch.device):
-        self.model = model
-        self.device = device
+    def __init__(self, states: list[SeqState], loaded: LoadedModel):
+        self.loaded = loaded
+        self.model = loaded.model
+        self.device = loaded.device
         self.states = list(states)
         self.row_counts = [s.num_rows for s in states]
         self.is_solo = len(states) == 1
@@ -38,7 +39,7 @@ class DecodeBatch:
             self.cache = states[0].cache
             self.mask: torch.Tensor | None = None
         else:
-            self.cache, pads = merge_left_padded([s.cache for s in states], model.config)
+            self.cache, pads = merge_left_padded([s.cache for s in states], self.model.config)
             self.mask = self._initial_mask(pads)
 
     def _initial_mask(self, pads: list[int]) -> torch.Tensor:
@@ -78,16 +79,14 @@ class DecodeBatch:
 
     def _forward(self, input_ids: torch.Tensor) -> None:
         if self.mask is None:
-            out = self.model(input_ids=input_ids, past_key_values=self.cache, use_cache=True)
+            self.cache, logits = self.loaded.forward(input_ids, self.cache)
         else:
             positions = self.mask.sum(-1, keepdim=True)
             self.mask = torch.cat([self.mask, torch.ones_like(positions)], -1)
-            out = self.model(
-                input_ids=input_ids, past_key_values=self.cache, attention_mask=self.mask,
-                position_ids=positions, use_cache=True,
+            self.cache, logits = self.loaded.forward(
+                input_ids, self.cache, attention_mask=self.mask, position_ids=positions
             )
-        self.cache = out.past_key_values
-        logits = out.logits[:, -1, :].float()
+        logits = logits[:, -1, :].float()
         offset = 0
         for state, count in zip(self.states, self.row_counts, strict=True):
             state.pending_logits = logits[offset : offset + count].contiguous()

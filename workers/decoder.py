@@ -76,8 +76,8 @@ class Decoder:
     def forward_full(self, rows: list[list[int]]) -> tuple[Any, torch.Tensor]:
         """Prefill equal-length rows; returns (cache, last-position logits [rows, vocab] fp32)."""
         ids = torch.tensor(rows, dtype=torch.long, device=self.device)
-        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
-        return out.past_key_values, out.logits[:, -1, :].float().contiguous()
+        cache, logits = self.loaded.forward(ids, logits_to_keep=1)
+        return cache, logits[:, -1, :].float().contiguous()
 
     # -- stepping --------------------------------------------------------------------------
     def decode(
@@ -87,7 +87,7 @@ class Decoder:
         live = [s for s in states if not s.is_finished]
         if not live or steps <= 0:
             return
-        batch = DecodeBatch(live, self.model, self.device)
+        batch = DecodeBatch(live, self.loaded)
         for _ in range(steps):
             if not batch.step(self.choose):
                 break

@@ -22,16 +22,17 @@ def make_cache(layers: list[LayerKV], config: Any) -> DynamicCache:
     """Wrap tensors without copying them (DynamicCache(ddp_cache_data=...) copies every layer)."""
     if not _is_plain_dynamic(config, len(layers)):
         return DynamicCache(ddp_cache_data=layers, config=config)  # e.g. sliding-window layers
-    cache = DynamicCache()  # what DynamicCache(config=config) builds here, minus its ~50 us setup
-    cache.layers, cache.layer_class_to_replicate = [_dynamic_layer(k, v) for k, v in layers], None
+    cache = DynamicCache(config=config)  # plain DynamicLayers, checked above
+    cache.layers = [_dynamic_layer(k, v) for k, v in layers]
     return cache
 
 
 def _dynamic_layer(keys: torch.Tensor, values: torch.Tensor) -> DynamicLayer:
-    """What `lazy_initialization(keys, values)` then assigning keys/values leaves, without the two
-    empty placeholder tensors it allocates (tests/workers/test_snapshot.py checks they match)."""
+    """A layer holding `keys`/`values` themselves, set up by the layer's own public
+    `lazy_initialization` (as its first `update` does) rather than by copying them into it
+    (tests/workers/test_snapshot.py checks that it decodes like the library's own cache)."""
     layer = DynamicLayer()
-    layer.dtype, layer.device, layer.is_initialized = keys.dtype, keys.device, True
+    layer.lazy_initialization(keys, values)
     layer.keys, layer.values = keys, values
     return layer
 

@@ -8,6 +8,7 @@ worker with an equal fingerprint (workers/snapshot.py checks it).
 from __future__ import annotations
 
 import hashlib
+import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,23 @@ class LoadedModel:
     tokenizer: Any
     info: ModelInfo
     device: torch.device
+    cache_keyword: str = ""  # the forward's name for the KV cache (see `cache_keyword`)
+
+    def __post_init__(self) -> None:
+        self.cache_keyword = self.cache_keyword or cache_keyword(self.model)
+
+    def forward(self, input_ids: torch.Tensor, cache: Any = None, **kwargs: Any) -> tuple[Any, torch.Tensor]:
+        """One forward with use_cache; returns (the cache after it, logits)."""
+        if cache is not None:
+            kwargs[self.cache_keyword] = cache
+        out = self.model(input_ids=input_ids, use_cache=True, **kwargs)
+        return getattr(out, self.cache_keyword), out.logits
+
+
+def cache_keyword(model: Any) -> str:
+    """`cache` where the installed transformers names the forward's KV cache so (5.24 on; the old
+    `past_key_values` logs a deprecation there), `past_key_values` on older releases."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def resolve_model_dir(spec: str) -> Path:

@@ -197,3 +197,14 @@ def test_workers_that_cannot_start_make_llm_unavailable_with_a_pointer_to_the_lo
     finally:
         assert k.stop() == 0
     assert not k.leftovers()
+
+
+def test_worker_log_has_no_deprecation_after_generate(kernel):
+    with kernel.client("deprecation-check") as c:
+        reply = c.llm_generate(prompt="no deprecated calls", max_new_tokens=6, num_beams=2)
+    assert len(reply["token_ids"]) >= 1
+    logs = sorted(kernel.state_dir.glob("worker-*.log"))
+    assert logs, "the kernel writes one log per worker"
+    for log in logs:
+        text = log.read_text().lower()
+        assert "deprecat" not in text and "futurewarning" not in text, f"{log.name}: {text[-800:]}"
