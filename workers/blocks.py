@@ -103,3 +103,15 @@ class BlockManager:
         assert len(free) == len(self.free_blocks), "a block is free twice"
         assert all((self.refs[b] == 0) == (b in free) for b in range(self.num_blocks)), "free list out of step"
         assert self.num_free + sum(1 for r in self.refs if r > 0) == self.num_blocks
+
+
+@dataclass(slots=True)
+class PagedKV:
+    """A resident request's KV in the pool: one block table per row (beams share blocks)."""
+
+    tables: list[list[int]]
+    block_bytes: int
+
+    @property
+    def nbytes(self) -> int:
+        return len({block for table in self.tables for block in table}) * self.block_bytes

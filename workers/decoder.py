@@ -19,6 +19,7 @@ import torch
 from syscalls.errors import ErrorCode, SyscallError
 from workers.batch import DecodeBatch
 from workers.beam import beam_choose
+from workers.kvcache import cache_layers, make_cache
 from workers.model import LoadedModel
 from workers.params import GenParams
 from workers.sampling import choose_token, new_generator
@@ -35,6 +36,25 @@ class Decoder:
         self.device = loaded.device
         self.eos_id = loaded.info.eos_token_id
         self.record_scores = record_scores
+        self.fingerprint = dict(loaded.info.fingerprint)  # what a snapshot must match to restore here
+
+    def describe(self) -> dict[str, Any]:
+        """Engine facts for the ready message and sched.stats (the generic path pads batches)."""
+        return {"engine": "hf", "batch_invariant": False, "row_block": None, "kv_pool": None}
+
+    # -- KV ownership (the native decoder keeps KV in pool blocks instead) -----------------
+    def release(self, state: SeqState) -> None:
+        state.cache = None
+
+    def kv_layers(self, state: SeqState) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        assert state.cache is not None, "no resident KV"
+        return cache_layers(state.cache)
+
+    def cache_from_layers(self, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+        return make_cache(layers, self.model.config)
+
+    def check_integrity(self, states: list[SeqState]) -> None:
+        assert all(s.cache is not None for s in states)
 
     # -- admission -------------------------------------------------------------------------
     def check_prompt(self, prompt_ids: list[int], params: GenParams) -> None:

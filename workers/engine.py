@@ -17,7 +17,10 @@ from typing import Any
 
 from syscalls.errors import ErrorCode, SyscallError
 from workers.decoder import Decoder
+from workers.kvpool import DEFAULT_POOL_BYTES
 from workers.model import LoadedModel
+from workers.native_arch import unsupported_reason
+from workers.native_decoder import NativeDecoder
 from workers.params import GenParams
 from workers.restore import swap_in, swap_out
 from workers.results import load_result, seq_error, seq_result
@@ -33,6 +36,15 @@ class EngineConfig:
     max_batch_rows: int = 16  # beam requests count num_beams rows
     on_invalid: str = "error"  # or "recompute"
     record_scores: bool = False  # tests only: per-step logit digests in SeqResult.step_scores
+    engine: str = "native"  # "native" (own batch-invariant forward, paged pool) or "hf"
+    kv_pool_bytes: int = DEFAULT_POOL_BYTES  # the native engine's KV pool
+
+
+def make_decoder(loaded: LoadedModel, config: EngineConfig) -> Decoder:
+    """The native decoder where the architecture has one (and it was asked for), else generic."""
+    if config.engine == "native" and unsupported_reason(loaded.model) is None:
+        return NativeDecoder(loaded, config.kv_pool_bytes, record_scores=config.record_scores)
+    return Decoder(loaded, record_scores=config.record_scores)
 
 
 def guarded(fn: Callable[[], Any]) -> tuple[Any, dict | None]:
@@ -51,8 +63,8 @@ class WorkerEngine:
         self.config = config or EngineConfig()
         self.loaded = loaded
         self.store = store
-        self.decoder = Decoder(loaded, record_scores=self.config.record_scores)
-        self.fingerprint = loaded.info.fingerprint
+        self.decoder = make_decoder(loaded, self.config)
+        self.fingerprint = self.decoder.fingerprint
         self.resident: dict[Any, SeqState] = {}
 
     def execute_plan(self, plan: dict, on_step: OnStep | None = None) -> dict:
@@ -83,8 +95,9 @@ class WorkerEngine:
 
     def _evict(self, rid: Any, mode: str) -> int:
         state = self._resident(rid)
-        nbytes = swap_out(self.store, state, mode, self.fingerprint)
-        del self.resident[rid]
+        layers = self.decoder.kv_layers(state) if mode == "swap" else None
+        nbytes = swap_out(self.store, state, mode, self.fingerprint, layers=layers)
+        self.decoder.release(self.resident.pop(rid))
         return nbytes
 
     # -- load ------------------------------------------------------------------------------
@@ -160,7 +173,9 @@ class WorkerEngine:
     def free(self, rids: list[Any]) -> None:
         """Forget requests: drop resident state and delete all their LMDB entries."""
         for rid in rids:
-            self.resident.pop(rid, None)
+            state = self.resident.pop(rid, None)
+            if state is not None:
+                self.decoder.release(state)
             _, error = guarded(lambda r=rid: self.store.delete(r))
             if error is not None:
                 print(f"worker {self.config.worker_id}: free {rid!r}: {error}", file=sys.stderr)
@@ -181,3 +196,4 @@ class WorkerEngine:
         for rid, state in self.resident.items():
             assert not state.is_finished and state.cache is not None, rid
             assert self.store.count_entries(rid) == 0, f"resident {rid!r} still has a snapshot"
+        self.decoder.check_integrity(list(self.resident.values()))

@@ -41,8 +41,9 @@ def round_up(n: int, block: int) -> int:
 class NativeForward:
     """Owned by one worker; reads and writes its KVPool."""
 
-    def __init__(self, arch: Arch, pool: KVPool, device: torch.device):
+    def __init__(self, arch: Arch, pool: KVPool, device: torch.device, row_block: int = ROW_BLOCK):
         self.arch = arch
+        self.row_block = row_block
         self.pool = pool
         self.device = device
         self.scale = arch.head_dim ** -0.5
@@ -60,7 +61,7 @@ class NativeForward:
             positions += range(seg.start, seg.start + len(seg.token_ids))
             slots += self.pool.blocks.slots(seg.table, seg.start, seg.start + len(seg.token_ids))
         num_rows = len(ids)
-        padded = round_up(num_rows, ROW_BLOCK)
+        padded = round_up(num_rows, self.row_block)
         ids_t = self._long(ids + [0] * (padded - num_rows))
         pos_t = self._long(positions + [0] * (padded - num_rows))
         slots_t = self._long(slots)
@@ -81,7 +82,7 @@ class NativeForward:
                 rows.append(end - 1)
         if not rows:
             return torch.empty(0, self.arch.lm_head.shape[0], device=self.device)
-        picked = x.index_select(0, self._long(rows + [rows[-1]] * (round_up(len(rows), ROW_BLOCK) - len(rows))))
+        picked = x.index_select(0, self._long(rows + [rows[-1]] * (round_up(len(rows), self.row_block) - len(rows))))
         logits = torch.nn.functional.linear(self.arch.norm(picked, self.arch.final_norm), self.arch.lm_head)
         return logits[: len(rows)].float()
 

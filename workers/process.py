@@ -18,6 +18,7 @@ from typing import Any
 
 from syscalls.errors import ErrorCode
 from workers.engine import EngineConfig, WorkerEngine
+from workers.kvpool import DEFAULT_POOL_BYTES
 from workers.link import KernelLink
 from workers.restore import ON_INVALID
 from workers.results import load_result, seq_error
@@ -34,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--on-invalid", choices=ON_INVALID, default="error")
     parser.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
     parser.add_argument("--max-batch-rows", type=int, default=16)
+    parser.add_argument("--engine", choices=["native", "hf"], default="native",
+                        help="native: own batch-invariant forward over a paged KV pool (Llama family, GPT-2); hf: transformers' forward")
+    parser.add_argument("--kv-pool-bytes", type=int, default=DEFAULT_POOL_BYTES, help="native engine's KV pool size")
     parser.add_argument("--record-scores", action="store_true", help="tests: per-step logit digests")
     return parser.parse_args(argv)
 
@@ -49,12 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     store = SnapshotStore(Path(args.state_dir) / "snapshots.lmdb")
     config = EngineConfig(
         worker_id=args.worker_id, max_batch_rows=args.max_batch_rows, on_invalid=args.on_invalid,
-        record_scores=args.record_scores,
+        record_scores=args.record_scores, engine=args.engine, kv_pool_bytes=args.kv_pool_bytes,
     )
     engine = WorkerEngine(loaded, store, config)
     link = KernelLink(args.kernel, args.worker_id, args.heartbeat_s)
     try:
-        link.send_ready(loaded.info.to_wire())
+        link.send_ready({**loaded.info.to_wire(), **engine.decoder.describe(), "fingerprint": dict(engine.fingerprint)})
         serve(engine, link, stopping)
     finally:
         link.close()

@@ -15,7 +15,6 @@ import torch
 from syscalls.errors import ErrorCode, SyscallError
 from workers.checksum import digest
 from workers.decoder import Decoder
-from workers.kvcache import make_cache
 from workers.snapshot import (
     as_tensors,
     check_fingerprint,
@@ -51,12 +50,15 @@ class StageTimes:
         self.seconds[target] = self.seconds.get(target, 0.0) + seconds
 
 
-def swap_out(store: SnapshotStore, state: SeqState, mode: str, fingerprint: dict, times: StageTimes | None = None) -> int:
+def swap_out(
+    store: SnapshotStore, state: SeqState, mode: str, fingerprint: dict, times: StageTimes | None = None,
+    layers: list | None = None,
+) -> int:
     """Write the snapshot of `state` (replacing any older one) in one write transaction;
     returns its size in bytes. Each tensor is digested right before its put, while its bytes
     are in cache; the metadata with every digest goes last. Stages: serialize, checksum, put."""
     times = times or StageTimes()
-    tensors = state_tensors(state, mode)
+    tensors = state_tensors(state, mode, layers)
     times.lap("serialize")
     serializing = 0.0
 
@@ -91,7 +93,7 @@ def swap_in(
         """Inside the read txn: decode and check the metadata, name the values to copy."""
         meta = checked["meta"] = decode_meta(raw)  # without intact metadata nothing can be recovered
         try:
-            check_fingerprint(meta, decoder.loaded.info.fingerprint)
+            check_fingerprint(meta, decoder.fingerprint)
             checked["table"] = tensor_table(meta)
         except SyscallError as exc:
             checked["error"] = exc
@@ -138,11 +140,14 @@ def _restore_checked(decoder: Decoder, meta: dict, table: list, arrays: dict, ti
     if "t/logits" not in tensors:
         raise invalid("snapshot has no pending logits")
     state = state_from_meta(meta, decoder.device, tensors["t/logits"])
+    if state.pending_logits.shape[0] != state.num_rows:
+        raise invalid("pending logits rows != number of beams")
     if meta["mode"] == "swap":
-        state.cache = make_cache(_layers(tensors), decoder.model.config)
+        layers = _layers(tensors)
+        _check_shapes(state, layers)
+        state.cache = decoder.cache_from_layers(layers)
     else:
         decoder.reprefill(state)  # rebuild KV, keep the saved pending logits
-    _check_shapes(state)
     times.lap("rebuild")
     return state
 
@@ -152,10 +157,7 @@ def _layers(tensors: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, torch.
     return [(tensors[f"t/k{i}"], tensors[f"t/v{i}"]) for i in range(num_layers)]
 
 
-def _check_shapes(state: SeqState) -> None:
-    rows = state.num_rows
-    if state.pending_logits.shape[0] != rows:
-        raise invalid("pending logits rows != number of beams")
-    keys = state.cache.layers[0].keys if state.cache is not None else None
-    if keys is None or keys.shape[0] != rows or keys.shape[2] != state.num_tokens:
+def _check_shapes(state: SeqState, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    expected = (state.num_rows, state.num_tokens)
+    if not layers or any(k.dim() != 4 or v.shape != k.shape or (k.shape[0], k.shape[2]) != expected for k, v in layers):
         raise invalid("cache shape does not match the saved token ids")

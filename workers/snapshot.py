@@ -65,12 +65,15 @@ def tensor_entry(name: str, tensor: torch.Tensor) -> TensorEntry:
     return TensorEntry(name, dtype, list(tensor.shape), data.nbytes, b"", data)
 
 
-def state_tensors(state: SeqState, mode: str) -> list[TensorEntry]:
-    """Views of the tensors to save (their digests are set later)."""
+def state_tensors(state: SeqState, mode: str, layers: list | None = None) -> list[TensorEntry]:
+    """Views of the tensors to save (their digests are set later). `layers`: the KV per layer as
+    [rows, kv_heads, tokens, head_dim] pairs (default: the state's DynamicCache)."""
     entries = [tensor_entry("t/logits", state.pending_logits)]
     if mode == "swap":
-        assert state.cache is not None, "swap needs a resident cache"
-        for i, (keys, values) in enumerate(cache_layers(state.cache)):
+        if layers is None:
+            assert state.cache is not None, "swap needs a resident cache"
+            layers = cache_layers(state.cache)
+        for i, (keys, values) in enumerate(layers):
             entries += [tensor_entry(f"t/k{i}", keys), tensor_entry(f"t/v{i}", values)]
     return entries
 

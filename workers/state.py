@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
+from workers.blocks import PagedKV
 from workers.kvcache import cache_bytes
 from workers.params import GenParams
 
@@ -34,7 +35,7 @@ class SeqState:
     prompt_ids: list[int]
     seqs: list[list[int]]  # generated ids per running row (one row unless beam search)
     pending_logits: torch.Tensor  # [rows, vocab] fp32, not yet consumed by a step
-    cache: DynamicCache | None
+    cache: DynamicCache | PagedKV | None  # PagedKV on the native engine
     seed: int
     generator: torch.Generator | None = None  # sampling only
     beam_scores: torch.Tensor | None = None  # [rows] fp32 sum of logprobs (beam only)
@@ -58,6 +59,8 @@ class SeqState:
 
     @property
     def kv_bytes(self) -> int:
+        if isinstance(self.cache, PagedKV):
+            return self.cache.nbytes
         return cache_bytes(self.cache)
 
     def finish(self, reason: str, output_ids: list[int]) -> None:

@@ -24,6 +24,12 @@ def store(tmp_path: Path) -> Iterator[SnapshotStore]:
     snapshot_store.close()
 
 
+@pytest.fixture(params=["native", "hf"])
+def engine(request: pytest.FixtureRequest, tiny: LoadedModel, store: SnapshotStore) -> WorkerEngine:
+    """Both engines: the native one (paged pool, batch-invariant) and the generic transformers one."""
+    return WorkerEngine(tiny, store, EngineConfig(record_scores=True, engine=request.param, kv_pool_bytes=16 << 20))
+
+
 @pytest.fixture()
-def engine(tiny: LoadedModel, store: SnapshotStore) -> WorkerEngine:
-    return WorkerEngine(tiny, store, EngineConfig(record_scores=True))
+def native_engine(tiny: LoadedModel, store: SnapshotStore) -> WorkerEngine:
+    return WorkerEngine(tiny, store, EngineConfig(record_scores=True, engine="native", kv_pool_bytes=16 << 20))

@@ -21,7 +21,7 @@ RIDS = itertools.count()
 GREEDY = {"max_new_tokens": 16}
 
 
-def assert_same_state(a: SeqState, b: SeqState) -> None:
+def assert_same_state(decoder, a: SeqState, b: SeqState) -> None:
     assert (a.rid, a.prompt_ids, a.seqs, a.seed, a.num_steps) == (b.rid, b.prompt_ids, b.seqs, b.seed, b.num_steps)
     assert a.params == b.params
     assert a.finished_hyps == b.finished_hyps
@@ -32,7 +32,7 @@ def assert_same_state(a: SeqState, b: SeqState) -> None:
     assert (a.generator is None) == (b.generator is None)
     if a.generator is not None:
         assert torch.equal(a.generator.get_state(), b.generator.get_state())
-    for (ka, va), (kb, vb) in zip(cache_layers(a.cache), cache_layers(b.cache), strict=True):
+    for (ka, va), (kb, vb) in zip(decoder.kv_layers(a), decoder.kv_layers(b), strict=True):
         assert torch.equal(ka, kb) and torch.equal(va, vb)
 
 
@@ -44,13 +44,17 @@ def test_codec_round_trip(engine: WorkerEngine, prompt: list[int], params: dict,
     state = engine.resident.pop(rid, None)
     if state is None:  # finished within `steps`
         return
-    nbytes = swap_out(engine.store, state, "swap", engine.fingerprint)
-    assert nbytes >= state.kv_bytes
+    layers = engine.decoder.kv_layers(state)
+    nbytes = swap_out(engine.store, state, "swap", engine.fingerprint, layers=layers)
+    assert nbytes >= sum(k.nbytes + v.nbytes for k, v in layers)
     back, how = swap_in(engine.store, engine.decoder, rid)
     assert how == "swap"
-    assert_same_state(state, back)
+    assert_same_state(engine.decoder, state, back)
+    engine.decoder.release(state)
+    engine.decoder.release(back)
     engine.free([rid])
     assert engine.store.count_entries() == 0
+    engine.check_integrity()
 
 
 def swapped(engine: WorkerEngine, rid: str, params: dict = GREEDY) -> None:
@@ -107,9 +111,7 @@ def test_no_snapshot_is_invalid(engine: WorkerEngine) -> None:
 def test_fingerprint_mismatch_is_invalid(tiny: LoadedModel, store: SnapshotStore, engine: WorkerEngine) -> None:
     swapped(engine, "f")
     other = WorkerEngine(tiny, store, EngineConfig())
-    other.fingerprint = dict(other.fingerprint, torch_threads=2)
-    other.decoder.loaded = LoadedModel(tiny.model, tiny.tokenizer, type(tiny.info)(**{
-        **{k: getattr(tiny.info, k) for k in tiny.info.__slots__}, "fingerprint": other.fingerprint}), tiny.device)
+    other.decoder.fingerprint = dict(other.decoder.fingerprint, torch_threads=2)
     assert_invalid(restore(other, "f"), "torch_threads")
     assert store.count_entries("f") > 0  # kept: a worker with the right fingerprint may load it
 
