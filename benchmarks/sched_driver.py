@@ -23,7 +23,7 @@ from kernel.flags import kernel_argv
 def kernel_flags(args: argparse.Namespace, policy: str) -> list[str]:
     """`aiosim kernel` flags for one policy of the benchmark (no tool runners needed)."""
     kargs = argparse.Namespace(**{**vars(args), "scheduler": policy, "log_level": "WARNING",
-                                  "preempt": "swap", "kv_budget": None, "worker_threads": 1})
+                                  "preempt": "swap", "worker_threads": 1})
     return [*kernel_argv(kargs), "--tool-workers", "0"]
 
 

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DEFAULT_KV_POOL_BYTES = 512 << 20
+
 
 @dataclass(slots=True)
 class KernelConfig:
@@ -24,7 +26,8 @@ class KernelConfig:
     scheduler: str = "fifo"
     quantum: int = 8
     max_batch: int = 1
-    kv_budget_bytes: int | None = None
+    kv_pool_bytes: int = 0  # each worker's KV pool; 0 = DEFAULT_KV_POOL_BYTES
+    engine: str = "native"  # or "hf"
     preempt: str = "swap"
     sched_options: dict = field(default_factory=dict)
     # services
@@ -37,6 +40,7 @@ class KernelConfig:
     agent_reap_interval_s: float = 0.5
 
     def __post_init__(self) -> None:
+        self.kv_pool_bytes = self.kv_pool_bytes or DEFAULT_KV_POOL_BYTES
         self.state_dir = Path(self.state_dir).resolve()
         if not self.address:
             self.address = f"ipc://{self.state_dir / 'kernel.sock'}"

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from kernel.config import KernelConfig, default_state_dir
+from kernel.config import DEFAULT_KV_POOL_BYTES, KernelConfig, default_state_dir
 
 POLICIES = ("fifo", "rr", "mlfq", "fair", "priority")
 
@@ -44,6 +44,9 @@ def add_kernel_flags(p: argparse.ArgumentParser, with_address: bool = True) -> N
     m.add_argument("--workers", type=int, default=1, help="number of worker processes")
     m.add_argument("--worker-threads", type=int, default=1, help="torch threads per worker (exactness needs the same count everywhere)")
     m.add_argument("--on-invalid-snapshot", default="error", choices=("error", "recompute"), help="what a worker does with a snapshot that fails its checks")
+    m.add_argument("--engine", default="native", choices=("native", "hf"),
+                   help="native: aiosim's own batch-invariant forward over a paged KV pool (Llama, Qwen2, Mistral, GPT-2; "
+                        "other architectures fall back to hf); hf: transformers' forward, batches padded (not batch-invariant)")
     add_scheduler_flags(p)
 
 
@@ -52,7 +55,8 @@ def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
     s.add_argument("--scheduler", default="fifo", choices=POLICIES, help="scheduling policy")
     s.add_argument("--quantum", type=int, default=8, help="decode steps per slice (rr; base quantum of mlfq)")
     s.add_argument("--max-batch", type=int, default=1, help="requests decoded together per step; 1 = exact mode (bit-identical outputs)")
-    s.add_argument("--kv-budget", type=parse_bytes, default=None, help="resident KV bytes per worker; beyond it preempted requests are swapped (default unlimited)")
+    s.add_argument("--kv-pool-bytes", "--kv-budget", dest="kv_pool_bytes", type=parse_bytes, default=DEFAULT_KV_POOL_BYTES,
+                   help="each worker's KV pool (the one KV limit: the scheduler swaps preempted requests out beyond it); default %(default)s")
     s.add_argument("--preempt", default="swap", choices=("swap", "recompute"), help="swap KV to LMDB, or drop it and re-prefill on resume")
     s.add_argument("--fifo-slice-steps", type=int, default=None, help="fifo: decode steps per slice before the kernel looks again (default 16)")
 
@@ -64,7 +68,7 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
         log_level=args.log_level, debug=args.debug, model=args.model, num_workers=args.workers,
         worker_threads=args.worker_threads, on_invalid_snapshot=args.on_invalid_snapshot,
         scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
-        kv_budget_bytes=args.kv_budget, preempt=args.preempt, mem_quota_bytes=args.mem_quota,
+        kv_pool_bytes=args.kv_pool_bytes, engine=getattr(args, "engine", "native"), preempt=args.preempt, mem_quota_bytes=args.mem_quota,
         tool_workers=args.tool_workers, tool_timeout_s=args.tool_timeout_s,
         sched_options={} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps},
     )
@@ -81,7 +85,7 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
             "--preempt", args.preempt, "--log-level", getattr(args, "log_level", "INFO")]
     optional = {"--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
                 "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
-                "--kv-budget": "kv_budget", "--fifo-slice-steps": "fifo_slice_steps"}
+                "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps"}
     for flag, attr in optional.items():
         value = getattr(args, attr, None)
         if value is not None:

@@ -55,11 +55,14 @@ class Overhead:
 
 
 class SchedulerAdapter:
-    def __init__(self, config: KernelConfig, kv_bytes_per_token: int, history: History, send_free: SendFree) -> None:
+    def __init__(self, config: KernelConfig, model: dict, history: History, send_free: SendFree) -> None:
+        """`model`: the first worker's ready message; its KV pool (when it has one) is the budget."""
         opts = dict(config.sched_options)
+        pool = model.get("kv_pool") or {}
         self.config = SchedConfig(policy=config.scheduler, quantum=config.quantum, max_batch=config.max_batch,
-                                  kv_budget_bytes=config.kv_budget_bytes, preempt=config.preempt, **opts)
-        self.core = make_scheduler(self.config, kv_bytes_per_token)
+                                  kv_budget_bytes=pool.get("pool_bytes", config.kv_pool_bytes),
+                                  kv_block_tokens=pool.get("block_size", 1), preempt=config.preempt, **opts)
+        self.core = make_scheduler(self.config, model["kv_bytes_per_token"])
         self.history = history
         self.send_free = send_free
         self.overhead = Overhead()

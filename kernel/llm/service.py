@@ -157,7 +157,7 @@ class LLMService:
         if self.sched is None:
             m = w.model
             self.codec = PromptCodec(m["model_dir"], Window(m["max_context"], m["vocab_size"]))
-            self.sched = SchedulerAdapter(self.config, m["kv_bytes_per_token"], self.history, self._send_free)
+            self.sched = SchedulerAdapter(self.config, m, self.history, self._send_free)
         self.sched.add_worker(w.worker_id)
         pending, self.unready = self.unready, []
         for sub in pending:
@@ -251,8 +251,11 @@ class LLMService:
 
     def sched_config(self) -> dict:
         c = self.config
-        return {"quantum": c.quantum, "max_batch": c.max_batch, "kv_budget_bytes": c.kv_budget_bytes,
-                "preempt": c.preempt, "num_workers": c.num_workers, "model": c.model}
+        sched = self.sched.config if self.sched is not None else None
+        return {"quantum": c.quantum, "max_batch": c.max_batch, "preempt": c.preempt, "num_workers": c.num_workers,
+                "model": c.model, "engine": c.engine, "kv_pool_bytes": c.kv_pool_bytes,
+                "kv_budget_bytes": sched.kv_budget_bytes if sched else None,
+                "kv_block_tokens": sched.kv_block_tokens if sched else None}
 
     def check_integrity(self) -> None:
         if self.sched is not None:

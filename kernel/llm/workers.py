@@ -48,7 +48,9 @@ class WorkerHandle:
     def to_wire(self) -> dict:
         return {"worker_id": self.worker_id, "pid": self.pid, "is_ready": self.is_ready,
                 "plan_id": self.plan_id, "model_id": self.model.get("model_id"),
-                "model_dir": self.model.get("model_dir"), "fingerprint": self.model.get("fingerprint")}
+                "model_dir": self.model.get("model_dir"), "fingerprint": self.model.get("fingerprint"),
+                "engine": self.model.get("engine"), "batch_invariant": self.model.get("batch_invariant"),
+                "kv_pool": self.model.get("kv_pool")}
 
 
 @dataclass(slots=True)
@@ -80,7 +82,8 @@ class WorkerPool:
         cfg = self.config
         cmd = [sys.executable, "-m", "workers", "--worker-id", str(wid), "--kernel", cfg.ipc("workers.sock"),
                "--state-dir", str(cfg.state_dir), "--model", cfg.model, "--threads", str(cfg.worker_threads),
-               "--on-invalid", cfg.on_invalid_snapshot]
+               "--on-invalid", cfg.on_invalid_snapshot, "--engine", cfg.engine,
+               "--kv-pool-bytes", str(cfg.kv_pool_bytes), "--max-batch-rows", str(max(16, 4 * cfg.max_batch))]
         log_path = cfg.state_dir / f"worker-{wid}.log"
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [SOURCE_ROOT, os.environ.get("PYTHONPATH")]))}
         with open(log_path, "ab") as out:

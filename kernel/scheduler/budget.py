@@ -11,14 +11,20 @@ from dataclasses import dataclass, field
 from kernel.scheduler.request import SeqRequest
 
 
+def held_tokens(req: SeqRequest, num_tokens: int) -> int:
+    """Token slots a row of `num_tokens` holds: whole blocks of the worker's paged pool."""
+    block = req.kv_block_tokens
+    return -(-num_tokens // block) * block
+
+
 def kv_footprint_bytes(req: SeqRequest, num_steps: int, kv_bytes_per_token: int) -> int:
     """KV bytes of `req` after decoding `num_steps` more steps (capped at max_new_tokens)."""
     num_tokens = req.num_tokens + min(num_steps, req.num_remaining)
-    return num_tokens * req.num_beams * kv_bytes_per_token
+    return held_tokens(req, num_tokens) * req.num_beams * kv_bytes_per_token
 
 
 def max_footprint_bytes(req: SeqRequest, kv_bytes_per_token: int) -> int:
-    return (req.prompt_len + req.max_new_tokens) * req.num_beams * kv_bytes_per_token
+    return held_tokens(req, req.prompt_len + req.max_new_tokens) * req.num_beams * kv_bytes_per_token
 
 
 @dataclass(slots=True)

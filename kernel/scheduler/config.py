@@ -14,7 +14,8 @@ class SchedConfig:
     quantum: decode steps per slice for rr, fair and priority; the level-0 quantum of mlfq
     (level l gets quantum * 2**l). fifo_slice_steps: steps a non-preemptive fifo slice runs
     before returning to the kernel. kv_budget_bytes: resident KV allowed per worker
-    (None = unlimited). preempt: how memory pressure evicts an idle resident request:
+    (None = unlimited; the kernel sets it to the workers' KV pool). kv_block_tokens: the pool's
+    block size (a row holds whole blocks). preempt: how memory pressure evicts an idle resident request:
     "swap" (snapshot with KV) or "recompute" (snapshot without KV, re-prefilled on restore).
     """
 
@@ -22,6 +23,7 @@ class SchedConfig:
     quantum: int = 8
     max_batch: int = 8
     kv_budget_bytes: int | None = None
+    kv_block_tokens: int = 1
     preempt: str = "swap"
     fifo_slice_steps: int = 16
     mlfq_levels: int = 3
@@ -29,7 +31,7 @@ class SchedConfig:
     fair_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("quantum", "max_batch", "fifo_slice_steps", "mlfq_levels"):
+        for name in ("quantum", "max_batch", "fifo_slice_steps", "mlfq_levels", "kv_block_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SchedConfig.{name} must be >= 1")
         if self.preempt not in PREEMPT_MODES:

@@ -108,6 +108,7 @@ class Scheduler:
             raise SchedulerError(f"prompt_len {req.prompt_len} != {len(prompt_ids)} prompt ids")
         if req.max_new_tokens < 1 or req.num_beams < 1:
             raise SchedulerError("max_new_tokens and num_beams must be >= 1")
+        req.kv_block_tokens = self.config.kv_block_tokens
         need = max_footprint_bytes(req, self.kv_bytes_per_token)
         if self.config.kv_budget_bytes is not None and need > self.config.kv_budget_bytes:
             raise RequestTooLarge(

@@ -33,6 +33,7 @@ class SeqRequest:
     max_new_tokens: int
     num_beams: int = 1
     priority: int = 0
+    kv_block_tokens: int = 1  # the workers' KV block size (set by the Scheduler on submit)
     # -- owned by the Scheduler (the kernel reads, never writes)
     num_generated: int = 0
     state: SeqState = SeqState.WAITING
