@@ -10,7 +10,8 @@ ops never end in a scalar tail. The worker probes its own weights once at start.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from workers.native_arch import linear
 
 CANDIDATES = (1, 2, 4, 8, 16, 32)
 VECTOR_FLOATS = 64  # a multiple of two AVX-512 vectors of fp32 (and of anything narrower)
@@ -20,13 +21,13 @@ PROBE_MULTIPLES = (1, 2, 3, 4, 8, 16)
 def _same_bits_for_multiples(weight: torch.Tensor, bias: torch.Tensor | None, block: int) -> bool:
     generator = torch.Generator().manual_seed(block)
     rows = block * PROBE_MULTIPLES[-1]
-    x = torch.randn(rows, weight.shape[1], generator=generator).to(dtype=weight.dtype, device=weight.device)
-    first = F.linear(x[:block], weight, bias)
+    x = torch.randn(rows, weight.shape[0], generator=generator).to(dtype=weight.dtype, device=weight.device)
+    first = linear(x[:block], (weight, bias))
     for multiple in PROBE_MULTIPLES[1:]:
-        out = F.linear(x[: block * multiple], weight, bias)
+        out = linear(x[: block * multiple], (weight, bias))
         if not torch.equal(out[:block], first):
             return False
-    moved = F.linear(torch.cat([x[block : 2 * block], x[:block]]), weight, bias)
+    moved = linear(torch.cat([x[block : 2 * block], x[:block]]), (weight, bias))
     return torch.equal(moved[block:], first)
 
 

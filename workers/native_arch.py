@@ -2,8 +2,10 @@
 
 Llama family (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM without a binding sliding
 window) and GPT-2 (GPT2LMHeadModel). Weights are taken from the loaded Hugging Face model
-(safetensors via from_pretrained) into plain tensors: q/k/v fused into one matrix, gate/up into
-one. Anything else runs through the generic transformers path (workers/decoder.py).
+(safetensors via from_pretrained) into plain tensors, each linear's as [in, out] (a matmul with
+that layout is one kernel class for every row count >= 4 here, and the fastest), q/k/v fused into
+one matrix, gate/up into one. Anything else runs through the generic transformers path
+(workers/decoder.py).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ MAX_ROPE_TABLE = 1 << 16
 
 
 @dataclass(slots=True)
-class Layer:
+class Layer:  # every linear is (weight [in, out], bias or None)
     norm1: tuple[torch.Tensor, torch.Tensor | None]
     qkv: tuple[torch.Tensor, torch.Tensor | None]
     out: tuple[torch.Tensor, torch.Tensor | None]
@@ -47,17 +49,16 @@ class Arch:
         weight, bias = weights
         if self.kind == "gpt2":
             return F.layer_norm(x, (x.shape[-1],), weight, bias, self.eps)
-        variance = x.pow(2).mean(-1, keepdim=True)
-        return weight * (x * torch.rsqrt(variance + self.eps))
+        return F.rms_norm(x, (x.shape[-1],), weight, self.eps)
 
     def mlp(self, x: torch.Tensor, layer: Layer) -> torch.Tensor:
-        hidden = F.linear(x, *layer.up)
+        hidden = linear(x, layer.up)
         if self.kind == "gpt2":
             hidden = F.gelu(hidden, approximate="tanh")
         else:
             gate, up = hidden.chunk(2, dim=-1)
             hidden = F.silu(gate) * up
-        return F.linear(hidden, *layer.down)
+        return linear(hidden, layer.down)
 
     def embed_tokens(self, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         x = self.embed.index_select(0, ids)
@@ -65,15 +66,26 @@ class Arch:
             x = x + self.positions.index_select(0, positions)
         return x
 
-    def rotate(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """Rotary embedding of x [rows, heads, head_dim] (identity for GPT-2)."""
+    def rope_at(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """cos/sin [rows, 1, head_dim] of the positions (None for GPT-2), once per forward."""
         if self.rope is None:
+            return None
+        return self.rope[0].index_select(0, positions)[:, None, :], self.rope[1].index_select(0, positions)[:, None, :]
+
+    @staticmethod
+    def rotate(x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        """Rotary embedding of x [rows, heads, head_dim] (identity without rope)."""
+        if rope is None:
             return x
-        cos = self.rope[0].index_select(0, positions)[:, None, :]
-        sin = self.rope[1].index_select(0, positions)[:, None, :]
         half = x.shape[-1] // 2
         rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-        return x * cos + rotated * sin
+        return x * rope[0] + rotated * rope[1]
+
+
+def linear(x: torch.Tensor, weights: tuple[torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+    """x [rows, in] @ weight [in, out] (+ bias)."""
+    weight, bias = weights
+    return torch.mm(x, weight) if bias is None else torch.addmm(bias, x, weight)
 
 
 def unsupported_reason(model: Any) -> str | None:
@@ -100,11 +112,11 @@ def unsupported_reason(model: Any) -> str | None:
 
 
 def _linear(module: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    return module.weight.detach(), None if module.bias is None else module.bias.detach()
+    return module.weight.detach().t().contiguous(), None if module.bias is None else module.bias.detach()
 
 
 def _stack(*modules: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    weights = torch.cat([m.weight.detach() for m in modules], 0).contiguous()
+    weights = torch.cat([m.weight.detach() for m in modules], 0).t().contiguous()
     biases = [m.bias for m in modules]
     if all(b is None for b in biases):
         return weights, None
@@ -112,8 +124,8 @@ def _stack(*modules: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def _conv1d(module: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """GPT-2's Conv1D keeps [in, out]: as a linear weight [out, in]."""
-    return module.weight.detach().t().contiguous(), module.bias.detach()
+    """GPT-2's Conv1D already keeps [in, out]."""
+    return module.weight.detach(), module.bias.detach()
 
 
 def _norm(module: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -140,7 +152,7 @@ def extract(model: Any, max_context: int) -> Arch:
         kind="llama", num_heads=heads, kv_heads=getattr(config, "num_key_value_heads", None) or heads,
         head_dim=head_dim, eps=config.rms_norm_eps, embed=inner.embed_tokens.weight.detach(), positions=None,
         rope=_rope_tables(inner, min(max_context, MAX_ROPE_TABLE)), layers=layers,
-        final_norm=_norm(inner.norm), lm_head=model.lm_head.weight.detach(), max_positions=min(max_context, MAX_ROPE_TABLE),
+        final_norm=_norm(inner.norm), lm_head=model.lm_head.weight.detach().t().contiguous(), max_positions=min(max_context, MAX_ROPE_TABLE),
     )
 
 
@@ -167,6 +179,6 @@ def _extract_gpt2(model: Any) -> Arch:
     return Arch(
         kind="gpt2", num_heads=heads, kv_heads=heads, head_dim=config.n_embd // heads,
         eps=config.layer_norm_epsilon, embed=inner.wte.weight.detach(), positions=inner.wpe.weight.detach(),
-        rope=None, layers=layers, final_norm=_norm(inner.ln_f), lm_head=model.lm_head.weight.detach(),
+        rope=None, layers=layers, final_norm=_norm(inner.ln_f), lm_head=model.lm_head.weight.detach().t().contiguous(),
         max_positions=config.n_positions,
     )

@@ -54,7 +54,7 @@ class NativeDecoder(Decoder):
         return out
 
     def _widths(self) -> list[int]:
-        return sorted({w.shape[0] for w, _ in self._linears()[1:]} | {self.arch.embed.shape[1]} | {self.arch.layers[0].up[0].shape[0] // 2})
+        return sorted({w.shape[1] for w, _ in self._linears()[1:]} | {self.arch.embed.shape[1]} | {self.arch.layers[0].up[0].shape[1] // 2})
 
     def describe(self) -> dict[str, Any]:
         """Engine facts for the ready message and sched.stats."""

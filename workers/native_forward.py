@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from workers.kvpool import KVPool
-from workers.native_arch import Arch
+from workers.native_arch import Arch, linear
 
 ROW_BLOCK = 16
 KEY_BLOCK = 32
@@ -67,10 +67,11 @@ class NativeForward:
         slots_t = self._long(slots)
         plan = self._attention_plan(segments)
         x = self.arch.embed_tokens(ids_t, pos_t)
+        rope = self.arch.rope_at(pos_t)
         for index, layer in enumerate(self.arch.layers):
             h = self.arch.norm(x, layer.norm1)
-            attn = self._attention(index, torch.nn.functional.linear(h, *layer.qkv), pos_t, slots_t, num_rows, plan)
-            x = x + torch.nn.functional.linear(attn, *layer.out)
+            attn = self._attention(index, linear(h, layer.qkv), rope, slots_t, num_rows, plan)
+            x = x + linear(attn, layer.out)
             x = x + self.arch.mlp(self.arch.norm(x, layer.norm2), layer)
         return self._logits(x, segments)
 
@@ -83,7 +84,7 @@ class NativeForward:
         if not rows:
             return torch.empty(0, self.arch.lm_head.shape[0], device=self.device)
         picked = x.index_select(0, self._long(rows + [rows[-1]] * (round_up(len(rows), self.row_block) - len(rows))))
-        logits = torch.nn.functional.linear(self.arch.norm(picked, self.arch.final_norm), self.arch.lm_head)
+        logits = linear(self.arch.norm(picked, self.arch.final_norm), (self.arch.lm_head, None))
         return logits[: len(rows)].float()
 
     # -- attention -------------------------------------------------------------------------
@@ -101,14 +102,7 @@ class NativeForward:
             row += n
         plan: dict = {"singles": None, "chunks": []}
         if singles:
-            width = round_up(max(s.start + 1 for _, s in singles), KEY_BLOCK)
-            index = []
-            for _, seg in singles:
-                own = blocks.slots(seg.table, 0, seg.start + 1)
-                index += own + [self.pool.null_slot] * (width - len(own))
-            lengths = self._long([s.start + 1 for _, s in singles])
-            pad = torch.arange(width, device=self.device)[None, :] >= lengths[:, None]
-            plan["singles"] = (self._long([r for r, _ in singles]), self._long(index), pad[None, :, None, :], width)
+            plan["singles"] = self._singles_plan(singles)
         for start_row, seg in chunks:
             end = seg.start + len(seg.token_ids)
             width = round_up(end, KEY_BLOCK)
@@ -119,16 +113,29 @@ class NativeForward:
             plan["chunks"].append((start_row, len(seg.token_ids), index, hidden[None, None]))
         return plan
 
+    def _singles_plan(self, singles: list[tuple[int, Segment]]) -> tuple:
+        """Key slots [B * width] (each row's own, then the zero slot) and the padding mask."""
+        size = self.pool.block_size
+        width = round_up(max(s.start + 1 for _, s in singles), KEY_BLOCK)
+        num_cols = -(-width // size)
+        null_block = self.pool.null_slot // size
+        tables = self._long([s.table[:num_cols] + [null_block] * (num_cols - len(s.table)) for _, s in singles])
+        offsets = torch.arange(size, device=self.device)
+        slots = (tables[:, :, None] * size + offsets).view(len(singles), -1)[:, :width]
+        lengths = self._long([s.start + 1 for _, s in singles])
+        pad = torch.arange(width, device=self.device)[None, :] >= lengths[:, None]
+        index = torch.where(pad, self.pool.null_slot, slots).reshape(-1)
+        return self._long([r for r, _ in singles]), index, pad[None, :, None, :], width
+
     def _attention(
-        self, layer: int, qkv: torch.Tensor, positions: torch.Tensor, slots: torch.Tensor, num_rows: int, plan: dict
+        self, layer: int, qkv: torch.Tensor, rope: tuple | None, slots: torch.Tensor, num_rows: int, plan: dict
     ) -> torch.Tensor:
         arch, rows = self.arch, qkv.shape[0]
-        q_size, kv_size = arch.num_heads * arch.head_dim, arch.kv_heads * arch.head_dim
-        q = qkv[:, :q_size].reshape(rows, arch.num_heads, arch.head_dim)
-        k = qkv[:, q_size : q_size + kv_size].reshape(rows, arch.kv_heads, arch.head_dim)
-        v = qkv[:, q_size + kv_size :].reshape(rows, arch.kv_heads, arch.head_dim)
-        q = arch.rotate(q, positions) * self.scale
-        k = arch.rotate(k, positions)
+        heads = arch.num_heads + arch.kv_heads
+        qk = arch.rotate(qkv[:, : heads * arch.head_dim].reshape(rows, heads, arch.head_dim), rope)
+        q = qk[:, : arch.num_heads] * self.scale
+        k = qk[:, arch.num_heads :]
+        v = qkv[:, heads * arch.head_dim :].reshape(rows, arch.kv_heads, arch.head_dim)
         self.pool.write(layer, slots, k[:num_rows], v[:num_rows])
         out = torch.zeros(rows, arch.num_heads * arch.head_dim, dtype=qkv.dtype, device=self.device)
         if plan["singles"] is not None:
