@@ -73,8 +73,11 @@ class Decoder:
 
     def prefill(self, rid: Any, prompt_ids: list[int], params: GenParams) -> SeqState:
         self.check_prompt(prompt_ids, params)
-        seed = params.seed if params.seed is not None else int.from_bytes(os.urandom(4), "little")
         cache, logits = self.forward_full([list(prompt_ids)])
+        return self.new_state(rid, prompt_ids, params, cache, logits)
+
+    def new_state(self, rid: Any, prompt_ids: list[int], params: GenParams, cache: Any, logits: torch.Tensor) -> SeqState:
+        seed = params.seed if params.seed is not None else int.from_bytes(os.urandom(4), "little")
         return SeqState(
             rid=rid, params=params, prompt_ids=list(prompt_ids), seqs=[[]], pending_logits=logits,
             cache=cache, seed=seed,
@@ -101,9 +104,11 @@ class Decoder:
 
     # -- stepping --------------------------------------------------------------------------
     def decode(
-        self, states: list[SeqState], steps: int, on_step: Callable[[], None] | None = None
+        self, states: list[SeqState], steps: int, on_step: Callable[[], None] | None = None,
+        prefill_only: list[SeqState] | None = None,
     ) -> None:
-        """Advance `states` (one batch) by up to `steps` steps; finished ones drop out."""
+        """Advance `states` (one batch) by up to `steps` steps; finished ones drop out.
+        (`prefill_only`: states whose prefill is pending; the generic path prefills at load.)"""
         live = [s for s in states if not s.is_finished]
         if not live or steps <= 0:
             return

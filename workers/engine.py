@@ -137,8 +137,10 @@ class WorkerEngine:
             if rid not in self.resident:
                 results[rid] = seq_error(rid, load_errors.get(rid) or self._not_resident(rid))
         live = [self.resident[r] for r in rids if r in self.resident]
-        for chunk in self._chunks(live):
-            results.update(self._decode_chunk(chunk, steps, tick))
+        wanted = set(id(s) for s in live)
+        prefill_only = [s for s in self.resident.values() if s.pending_prefill and id(s) not in wanted]
+        for index, chunk in enumerate(self._chunks(live) or [[]]):
+            results.update(self._decode_chunk(chunk, steps, tick, prefill_only if index == 0 else []))
         return [results[r] for r in rids]
 
     def _chunks(self, states: list[SeqState]) -> list[list[SeqState]]:
@@ -153,9 +155,14 @@ class WorkerEngine:
             rows += need
         return [c for c in chunks if c]
 
-    def _decode_chunk(self, chunk: list[SeqState], steps: int, tick: OnStep) -> dict[Any, dict]:
+    def _decode_chunk(self, chunk: list[SeqState], steps: int, tick: OnStep, prefill_only: list[SeqState]) -> dict[Any, dict]:
+        """Decode one batch (and finish the prefill of loaded requests nobody decodes yet)."""
         before = {s.rid: (len(s.seqs[0]), s.num_steps) for s in chunk}
-        _, error = guarded(lambda: self.decoder.decode(chunk, steps, tick))
+        if not chunk and not prefill_only:
+            return {}
+        _, error = guarded(lambda: self.decoder.decode(chunk, steps, tick, prefill_only))
+        if error is not None:
+            self.free([s.rid for s in prefill_only])  # a failed prefill: gone, a later decode says so
         results = {}
         for state in chunk:
             if error is not None:  # state may be half-stepped: forget it

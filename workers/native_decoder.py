@@ -25,9 +25,11 @@ from workers.kvpool import DEFAULT_POOL_BYTES, KVPool, PoolShape
 from workers.model import LoadedModel
 from workers.native_arch import Arch, extract
 from workers.native_forward import ROW_BLOCK, NativeForward, Segment
+from workers.params import GenParams
 from workers.state import SeqState
 
-PREFILL_CHUNK = 256
+PREFILL_CHUNK = 256  # prompts are cut at multiples of this, always
+STEP_TOKENS = 512  # token budget of one forward (decode rows + prefill chunks); >= one chunk
 LayerKV = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -90,6 +92,14 @@ class NativeDecoder(Decoder):
         self.pool.blocks.check_integrity(tables)
 
     # -- prefill ---------------------------------------------------------------------------
+    def prefill(self, rid: Any, prompt_ids: list[int], params: GenParams) -> SeqState:
+        """Admit: blocks for the whole prompt now; its chunks run inside the next decode steps."""
+        self.check_prompt(prompt_ids, params)
+        kv = self.new_kv(1, len(prompt_ids))
+        state = self.new_state(rid, prompt_ids, params, kv, torch.empty(0, device=self.device))
+        state.pending_prefill = len(prompt_ids)
+        return state
+
     def forward_full(self, rows: list[list[int]]) -> tuple[PagedKV, torch.Tensor]:
         """Prefill each row (its own blocks, chunked); returns (kv, last logits [rows, vocab])."""
         kv = self.new_kv(len(rows), len(rows[0]))
@@ -117,17 +127,21 @@ class NativeDecoder(Decoder):
         return logits
 
     # -- stepping --------------------------------------------------------------------------
-    def decode(self, states: list[SeqState], steps: int, on_step: Callable[[], None] | None = None) -> None:
-        """Advance `states` together by up to `steps` steps; finished ones leave at once."""
-        live = [s for s in states if not s.is_finished]
-        for _ in range(max(steps, 0)):
-            segments: list[Segment] = []
-            owners: list[tuple[SeqState, int]] = []
-            for state in live:
-                picked = self._advance(state)
-                if picked is not None:
-                    owners.append((state, len(picked)))
-                    segments += picked
+    def decode(
+        self, states: list[SeqState], steps: int, on_step: Callable[[], None] | None = None,
+        prefill_only: list[SeqState] | None = None,
+    ) -> None:
+        """Advance `states` together, each by up to `steps` steps; finished ones leave at once.
+        Pending prefills (of `states` and of `prefill_only`) run chunk by chunk inside the same
+        forwards, within STEP_TOKENS per forward; a request whose prompt is done joins the
+        decoding rows at the next step (so a long prompt delays the others by one budget at most)."""
+        prefilling = [s for s in [*states, *(prefill_only or [])] if s.pending_prefill]
+        joining = {id(s) for s in states if s.pending_prefill}
+        live = [s for s in states if not s.is_finished and not s.pending_prefill]
+        left = {id(s): max(steps, 0) for s in states}
+        while True:
+            segments, owners = self._decode_segments(live, left)
+            prefill_owners = self._prefill_segments(prefilling, STEP_TOKENS - len(segments), segments)
             live = [s for s, _ in owners]
             if not segments:
                 return
@@ -136,8 +150,47 @@ class NativeDecoder(Decoder):
             for state, count in owners:
                 state.pending_logits = logits[offset : offset + count]
                 offset += count
+            for state in prefill_owners:  # prompt complete: its first choice comes from these logits
+                state.pending_logits = logits[offset : offset + 1]
+                offset += 1
+                if id(state) in joining:
+                    live.append(state)
+            prefilling = [s for s in prefilling if s.pending_prefill]
             if on_step is not None:
                 on_step()
+
+    def _decode_segments(self, live: list[SeqState], left: dict[int, int]) -> tuple[list[Segment], list[tuple[SeqState, int]]]:
+        segments: list[Segment] = []
+        owners: list[tuple[SeqState, int]] = []
+        for state in live:
+            if left[id(state)] <= 0:
+                continue
+            left[id(state)] -= 1
+            picked = self._advance(state)
+            if picked is not None:
+                owners.append((state, len(picked)))
+                segments += picked
+        return segments, owners
+
+    def _prefill_segments(self, prefilling: list[SeqState], budget: int, segments: list[Segment]) -> list[SeqState]:
+        """Append prompt chunks (cut at multiples of PREFILL_CHUNK) within `budget` tokens, at
+        least one chunk; returns the states whose last chunk is among them, in segment order."""
+        completed: list[SeqState] = []
+        tail: list[Segment] = []
+        for state in prefilling:
+            assert isinstance(state.cache, PagedKV)
+            while state.pending_prefill and (budget > 0 or not (segments or tail)):
+                start = len(state.prompt_ids) - state.pending_prefill
+                chunk = state.prompt_ids[start : min(len(state.prompt_ids), (start // PREFILL_CHUNK + 1) * PREFILL_CHUNK)]
+                state.pending_prefill -= len(chunk)
+                budget -= len(chunk)
+                last = state.pending_prefill == 0
+                seg = Segment(state.cache.tables[0], start, chunk, want_logits=last)
+                (tail if last else segments).append(seg)
+                if last:
+                    completed.append(state)
+        segments += tail  # logits rows come after the decode rows, in `completed` order
+        return completed
 
     def _advance(self, state: SeqState) -> list[Segment] | None:
         """Choose the state's next token(s); reserve their slots. None once it has finished."""

@@ -41,6 +41,7 @@ class SeqState:
     beam_scores: torch.Tensor | None = None  # [rows] fp32 sum of logprobs (beam only)
     finished_hyps: list[Hypothesis] = field(default_factory=list)
     num_steps: int = 0
+    pending_prefill: int = 0  # prompt tokens not yet forwarded (native engine: prefill in chunks)
     finish_reason: str | None = None
     output_ids: list[int] | None = None
     step_scores: list[str] | None = None  # per-step digests, only when recording (tests)

@@ -83,3 +83,34 @@ def test_the_engine_probed_this_machine_invariant(native_engine: WorkerEngine) -
 def test_generic_engine_reports_itself_not_invariant(tiny, store) -> None:
     engine = WorkerEngine(tiny, store, EngineConfig(engine="hf"))
     assert engine.decoder.describe()["engine"] == "hf" and engine.decoder.describe()["batch_invariant"] is False
+
+
+def test_a_long_prompt_is_chunked_into_the_decoding_steps(native_engine: WorkerEngine) -> None:
+    """A 2,000-token prompt joins while another request decodes: every forward carries at most
+    one budget of prompt tokens, the decoding request steps in each of them, and the prompt's
+    chunks are cut at the fixed multiples of PREFILL_CHUNK."""
+    from workers.native_decoder import PREFILL_CHUNK, STEP_TOKENS
+
+    engine = native_engine
+    engine.execute_plan({"plan_id": 1, "load": [prefill("short", [5, 6, 7], {"max_new_tokens": 40})], "decode": ["short"], "steps": 1})
+    forwards: list[list[tuple[int, int]]] = []
+    real = engine.decoder.native.forward
+
+    def spy(segments):
+        forwards.append([(s.start, len(s.token_ids)) for s in segments])
+        return real(segments)
+
+    engine.decoder.native.forward = spy
+    long_prompt = [i % 250 for i in range(2000)]
+    done = engine.execute_plan({"plan_id": 2, "load": [prefill("long", long_prompt, {"max_new_tokens": 4})],
+                                "decode": ["short", "long"], "steps": 12})
+    engine.decoder.native.forward = real
+    assert all(r["error"] is None for r in done["results"])
+    prefill_forwards = [f for f in forwards if any(n > 1 for _, n in f)]
+    assert len(prefill_forwards) >= 2000 // STEP_TOKENS
+    for segments in prefill_forwards:
+        prompt_tokens = sum(n for _, n in segments if n > 1)
+        assert prompt_tokens <= STEP_TOKENS and any(n == 1 for _, n in segments), segments  # short still steps
+        assert all(start % PREFILL_CHUNK == 0 for start, n in segments if n > 1)
+    engine.free(["short", "long"])
+    engine.check_integrity()
