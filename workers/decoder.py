@@ -133,6 +133,8 @@ class Decoder:
             state.finish("length", seq)
             return None
         seq.append(choose_token(state.pending_logits[0], state.params, state.generator))
+        if state.params.logprobs:
+            state.token_logprobs.append(token_logprob(state.pending_logits[0], seq[-1]))
         reason = stop_reason(seq, state.params, self.eos_id, tokenizer)
         if reason is None and len(seq) >= state.params.max_new_tokens:
             reason = "length"
@@ -140,6 +142,12 @@ class Decoder:
             state.finish(reason, seq)
             return None
         return [0], [seq[-1]]
+
+
+def token_logprob(logits: torch.Tensor, token: int) -> float:
+    """log softmax of one row at `token`, as the float32 value (the model's distribution, before
+    temperature, top-k or top-p); computed on the request's own row, so batch-invariant."""
+    return float(torch.log_softmax(logits, -1)[token])
 
 
 def step_digest(state: SeqState) -> str:

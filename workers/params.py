@@ -20,6 +20,7 @@ class GenParams:
     early_stopping: bool = False
     stop: list[str] = field(default_factory=list)
     stop_token_ids: list[int] = field(default_factory=list)
+    logprobs: bool = False  # record each chosen token's log-probability (float32; not with beams)
 
     @property
     def is_beam(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from syscalls.digests import pack_float32
 from workers.state import SeqState
 
 
@@ -33,6 +34,7 @@ def seq_result(state: SeqState, num_generated_before: int, num_steps_before: int
         "kv_bytes": 0 if state.is_finished else state.kv_bytes,
         "is_finished": state.is_finished, "finish_reason": state.finish_reason,
         "output_ids": list(state.output_ids) if state.is_finished and state.output_ids is not None else None,
+        "output_logprobs": pack_float32(state.token_logprobs) if state.is_finished and state.params.logprobs else None,
         "step_scores": list(state.step_scores) if state.step_scores is not None else None,
         "error": None,
     }

@@ -1,12 +1,14 @@
 """Snapshot format: a SeqState <-> (one small meta value, one value per tensor), checked.
 
-Format 3. meta value = META_HEADER (8 bytes, names the format) + xxh3_128 digest of body (16 bytes)
+Format 4. meta value = META_HEADER (8 bytes, names the format) + xxh3_128 digest of body (16 bytes)
 + body; body = codec.pack of the dict built in `meta_body` (format version, fingerprint, params, token
 ids, beams, RNG state, step counter and a table of tensors with dtype, shape, nbytes and the
 xxh3_128 digest of the value). Tensors: `t/logits` (pending logits) and, in swap mode only,
 `t/k<layer>` / `t/v<layer>` ([rows, kv_heads, seq, head_dim]), each stored as its raw bytes.
-(Format 1 used crc32, format 2 wrapped body and digest in a second msgpack map; both are refused,
-never misread.)
+Format 4 adds the token log-probabilities (float32 bytes) to the body; the KV values are the same
+[rows, kv_heads, tokens, head_dim] tensors whether they came from a DynamicCache or pool blocks.
+(Format 1 used crc32, format 2 wrapped body and digest in a second msgpack map, format 3 had no
+logprobs; all are refused, never misread.)
 Anything that does not check out raises SyscallError(SNAPSHOT_INVALID): never a silently
 wrong continuation.
 """
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from syscalls import codec
+from syscalls.digests import pack_float32, unpack_float32
 from syscalls.errors import ErrorCode, SyscallError
 from workers.checksum import ALGORITHM, DIGEST_BYTES, digest
 from workers.kvcache import cache_layers
@@ -27,7 +30,7 @@ from workers.params import GenParams
 from workers.sampling import generator_state, restore_generator
 from workers.state import Hypothesis, SeqState
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 META_HEADER = b"aiosnap" + bytes([FORMAT_VERSION])
 BODY_AT = len(META_HEADER) + DIGEST_BYTES
 MODES = ("swap", "drop")
@@ -82,7 +85,7 @@ def meta_body(state: SeqState, mode: str, fingerprint: dict, tensors: list[Tenso
     return {
         "format": FORMAT_VERSION, "mode": mode, "rid": state.rid, "fingerprint": fingerprint,
         "params": state.params.to_wire(), "prompt_ids": state.prompt_ids, "seqs": state.seqs,
-        "seed": state.seed, "num_steps": state.num_steps,
+        "seed": state.seed, "num_steps": state.num_steps, "token_logprobs": pack_float32(state.token_logprobs),
         "generator_state": None if state.generator is None else generator_state(state.generator),
         "beam_scores": None if state.beam_scores is None else state.beam_scores.cpu().numpy().tobytes(),
         "finished_hyps": [[h.score, h.sum_logprob, h.ids, h.reason] for h in state.finished_hyps],
@@ -176,7 +179,7 @@ def state_from_meta(meta: dict, device: torch.device, pending_logits: torch.Tens
             generator=None if gen is None else restore_generator(gen, device),
             beam_scores=None if beam is None else torch.frombuffer(bytearray(beam), dtype=torch.float32).to(device),
             finished_hyps=[Hypothesis(h[0], h[1], list(h[2]), h[3]) for h in meta["finished_hyps"]],
-            num_steps=int(meta["num_steps"]),
+            num_steps=int(meta["num_steps"]), token_logprobs=unpack_float32(meta["token_logprobs"]),
         )
     except (KeyError, TypeError, ValueError, RuntimeError, SyscallError) as exc:
         raise invalid(f"snapshot metadata inconsistent: {exc}") from None

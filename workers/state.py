@@ -41,6 +41,7 @@ class SeqState:
     beam_scores: torch.Tensor | None = None  # [rows] fp32 sum of logprobs (beam only)
     finished_hyps: list[Hypothesis] = field(default_factory=list)
     num_steps: int = 0
+    token_logprobs: list[float] = field(default_factory=list)  # float32 values, per generated token (logprobs only)
     pending_prefill: int = 0  # prompt tokens not yet forwarded (native engine: prefill in chunks)
     finish_reason: str | None = None
     output_ids: list[int] | None = None

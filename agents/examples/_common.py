@@ -51,7 +51,7 @@ class RequestLog:
         """One llm.generate with a stable request id `<name>/<n>`; returns the kernel's reply."""
         rid = self.agent.request_id(len(self.rows))
         started = time.monotonic()
-        reply = self.agent.client.llm_generate(prompt=prompt, max_new_tokens=max_new_tokens, request_id=rid)
+        reply = self.agent.client.llm_generate(prompt=prompt, max_new_tokens=max_new_tokens, request_id=rid, logprobs=True)
         ids = reply["token_ids"]
         timing = reply.get("timing") or {}
         self.rows.append({"request_id": reply["request_id"], "output_tokens": len(ids),

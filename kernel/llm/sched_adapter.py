@@ -19,7 +19,7 @@ from kernel.scheduler import (
     make_scheduler,
 )
 from kernel.scheduler.request import SchedulerError
-from syscalls.digests import output_sha256
+from syscalls.digests import bytes_sha256, output_sha256
 
 log = logging.getLogger("aiosim.sched")
 
@@ -144,7 +144,7 @@ class SchedulerAdapter:
             self.send_free(c.free_worker, [req.rid])
         self.history.add(self._record(req), req.timeline)
         if req.state is SeqState.FINISHED:
-            out.finished.append({"rid": req.rid, "output_ids": list(req.output_ids or []),
+            out.finished.append({"rid": req.rid, "output_ids": list(req.output_ids or []), "output_logprobs": req.output_logprobs,
                                  "finish_reason": req.finish_reason, "timing": req.timeline.timing()})
         elif req.state is SeqState.FAILED:
             err = req.error or {"code": "INTERNAL", "message": "failed"}
@@ -154,6 +154,7 @@ class SchedulerAdapter:
         row = req.timeline.to_dict()
         ids = list(req.output_ids or [])
         row.update(state=req.state.value, output_tokens=len(ids), output_sha256=output_sha256(ids),
+                   logprobs_sha256=None if req.output_logprobs is None else bytes_sha256(req.output_logprobs),
                    prompt_tokens=req.prompt_len, finish_reason=req.finish_reason, error=req.error)
         return row
 

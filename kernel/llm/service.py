@@ -18,6 +18,7 @@ from kernel.llm.metrics import History
 from kernel.llm.prompt import PromptCodec, Window
 from kernel.llm.sched_adapter import SchedulerAdapter
 from kernel.llm.workers import WorkerEvents, WorkerHandle, WorkerPool
+from syscalls.digests import unpack_float32
 from syscalls.errors import ErrorCode, SyscallError
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("aiosim.llm")
 
 PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "num_beams", "length_penalty",
-              "early_stopping", "stop", "stop_token_ids")
+              "early_stopping", "stop", "stop_token_ids", "logprobs")
 
 
 @dataclass(slots=True)
@@ -64,6 +65,8 @@ class LLMService:
             raise SyscallError(ErrorCode.UNAVAILABLE, "this kernel runs no workers (--workers 0): llm.* is unavailable")
         if self.unavailable:
             raise SyscallError(ErrorCode.UNAVAILABLE, self.unavailable)
+        if args["logprobs"] and args["num_beams"] > 1:
+            raise SyscallError(ErrorCode.INVALID_ARGUMENT, "field 'logprobs': not available with num_beams >= 2")
         rid = self._request_id(ctx.caller, args["request_id"])
         sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer())
         self.live[rid] = sub
@@ -218,6 +221,8 @@ class LLMService:
         result = {"request_id": sub.rid, "text": text, "token_ids": ids,
                   "finish_reason": done["finish_reason"], "prompt_tokens": len(sub.prompt_ids),
                   "timing": done["timing"]}
+        if sub.args["logprobs"]:
+            result["logprobs"] = unpack_float32(done["output_logprobs"] or b"")
         if sub.on_done is not None:
             sub.on_done(result)
         elif sub.reply is not None:

@@ -265,6 +265,7 @@ class Scheduler:
         if res.is_finished or req.num_remaining == 0:  # a worker that overran is told to free
             req.finish_reason = res.finish_reason or "length"
             req.output_ids = res.output_ids
+            req.output_logprobs = res.output_logprobs
             return self._retire(
                 req,
                 SeqState.FINISHED,

@@ -95,6 +95,7 @@ class SeqResult:
     is_finished: bool = False
     finish_reason: str | None = None
     output_ids: list[int] | None = None
+    output_logprobs: bytes | None = None  # float32 LE per output token, when asked for
     step_scores: Any = None
     error: dict | None = None
 

@@ -45,6 +45,7 @@ class SeqRequest:
     is_cancel_requested: bool = False
     finish_reason: str | None = None
     output_ids: list[int] | None = None
+    output_logprobs: bytes | None = None
     error: dict | None = None  # {code, message} when FAILED
     timeline: Timeline = field(init=False)
 

@@ -64,13 +64,31 @@ def test_launch_leaves_nothing_behind(rr_run):
     assert not list(state.glob("*.sock")), list(state.iterdir())
 
 
-def test_exact_mode_outputs_equal_under_fifo_and_rr_quantum_1(rr_run, tmp_path):
+@pytest.fixture(scope="module")
+def fifo_run(tmp_path_factory):
+    return launch(tmp_path_factory.mktemp("launch"), "fifo", "--scheduler", "fifo")
+
+
+def digests(report: dict) -> dict[str, tuple[str, str]]:
+    return {r["request_id"]: (r["output_sha256"], r["logprobs_sha256"]) for r in report["requests"]}
+
+
+def test_exact_mode_outputs_equal_under_fifo_and_rr_quantum_1(rr_run, fifo_run):
     _, rr, _ = rr_run
-    _, fifo, _ = launch(tmp_path, "fifo", "--scheduler", "fifo")
-    shas = {r["request_id"]: r["output_sha256"] for r in rr["requests"]}
-    assert len(shas) == 6
-    assert {r["request_id"]: r["output_sha256"] for r in fifo["requests"]} == shas
+    _, fifo, _ = fifo_run
+    assert len(digests(rr)) == 6 and all(lp for _, lp in digests(rr).values())
+    assert digests(fifo) == digests(rr)
     assert sum(r["preemptions"] for r in rr["requests"]) > 0  # rr with quantum 1 really interleaved
+
+
+def test_batch_8_rr_quantum_2_gives_the_logprobs_of_batch_1_fifo(fifo_run, tmp_path):
+    """The engine's promise at the launch level: same tokens and same float32 logprobs."""
+    _, fifo, _ = fifo_run
+    _, batched, _ = launch(tmp_path, "b8", "--scheduler", "rr", "--quantum", "2", "--max-batch", "8")
+    assert digests(batched) == digests(fifo)
+    slices = [(r["request_id"], s[1], s[2]) for r in batched["requests"] for s in r["slices"]]
+    together = {(a, b) for a, s0, e0 in slices for b, s1, e1 in slices if a < b and s0 < e1 and s1 < e0}
+    assert together, "no two requests were ever decoded in the same batch"
 
 
 def test_agent_killed_mid_run_frees_its_requests(tmp_path):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from agents.sdk import Client, KernelError
@@ -208,3 +209,15 @@ def test_worker_log_has_no_deprecation_after_generate(kernel):
     for log in logs:
         text = log.read_text().lower()
         assert "deprecat" not in text and "futurewarning" not in text, f"{log.name}: {text[-800:]}"
+
+
+def test_logprobs_come_with_the_tokens(kernel):
+    with kernel.client("logprobs") as c:
+        reply = c.llm_generate(prompt="log probabilities", max_new_tokens=7, logprobs=True)
+        plain = c.llm_generate(prompt="log probabilities", max_new_tokens=7)
+        with pytest.raises(KernelError, match="INVALID_ARGUMENT.*logprobs"):
+            c.llm_generate(prompt="beams", max_new_tokens=3, num_beams=2, logprobs=True)
+    assert len(reply["logprobs"]) == len(reply["token_ids"]) == 7 and "logprobs" not in plain
+    assert reply["token_ids"] == plain["token_ids"]
+    assert all(lp <= 0.0 for lp in reply["logprobs"])
+    assert all(float(np.float32(lp)) == lp for lp in reply["logprobs"])  # float32 values

@@ -14,6 +14,7 @@ class Run:
     """What a request produced across all its slices."""
 
     output_ids: list[int] | None = None
+    output_logprobs: bytes | None = None
     finish_reason: str | None = None
     streamed: list[int] = field(default_factory=list)
     step_scores: list[str] = field(default_factory=list)
@@ -37,6 +38,7 @@ def absorb(run: Run, done: dict) -> bool:
         run.step_scores += result["step_scores"] or []
         if result["is_finished"]:
             run.output_ids, run.finish_reason = result["output_ids"], result["finish_reason"]
+            run.output_logprobs = result["output_logprobs"]
             return True
     return False
 

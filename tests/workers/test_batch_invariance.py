@@ -22,7 +22,10 @@ long_prompts = st.lists(st.integers(0, 255), min_size=1, max_size=300)
 def workloads(draw: st.DrawFn) -> list[tuple[list[int], dict, int]]:
     """(prompt, params, arrival plan index) per request."""
     num = draw(st.integers(1, 6))
-    return [(draw(long_prompts), draw(gen_params(max_new=16)), draw(st.integers(0, 4))) for _ in range(num)]
+    work = [(draw(long_prompts), draw(gen_params(max_new=16)), draw(st.integers(0, 4))) for _ in range(num)]
+    for _, params, _ in work:
+        params["logprobs"] = "num_beams" not in params and draw(st.booleans())
+    return work
 
 
 @st.composite
@@ -70,6 +73,9 @@ def test_any_batch_gives_the_solo_bits(native_engine: WorkerEngine, work: list, 
         assert not runs[rid].errors and not solo[rid].errors
         assert runs[rid].output_ids == solo[rid].output_ids
         assert runs[rid].step_scores == solo[rid].step_scores  # every step's logits, bitwise
+        assert runs[rid].output_logprobs == solo[rid].output_logprobs  # float32 bytes
+        if work[rids.index(rid)][1]["logprobs"]:
+            assert len(runs[rid].output_logprobs) == 4 * len(runs[rid].output_ids)
     assert engine.resident == {} and engine.store.count_entries() == 0
     assert engine.decoder.pool.blocks.num_free == engine.decoder.pool.blocks.num_blocks
 

@@ -1,4 +1,4 @@
-"""Snapshot format 3: xxh3_128 digests catch any flipped byte; older formats are refused; the
+"""Snapshot format 4: xxh3_128 digests catch any flipped byte; older formats are refused; the
 switch benchmark keeps its JSON contract."""
 
 from __future__ import annotations
@@ -43,7 +43,14 @@ def test_format_1_crc32_metadata_is_refused() -> None:
     body = codec.pack({"format": 1, "tensors": []})
     with pytest.raises(SyscallError, match="checksum"):
         decode_meta(codec.pack({"body": body, "crc32": zlib.crc32(body)}))
-    assert FORMAT_VERSION == 3
+    assert FORMAT_VERSION == 4
+
+
+def test_format_3_metadata_without_logprobs_is_refused() -> None:
+    body = codec.pack({"format": 3, "tensors": []})
+    with pytest.raises(SyscallError, match="not format 4") as info:
+        decode_meta(b"aiosnap" + bytes([3]) + digest(body) + body)
+    assert info.value.code == ErrorCode.SNAPSHOT_INVALID
 
 
 def test_format_2_wrapped_metadata_is_refused() -> None:
@@ -54,7 +61,7 @@ def test_format_2_wrapped_metadata_is_refused() -> None:
 
 
 @given(at=st.integers(0, 200), mask=st.integers(1, 255))
-def test_any_change_to_format_3_metadata_is_refused(at: int, mask: int) -> None:
+def test_any_change_to_format_4_metadata_is_refused(at: int, mask: int) -> None:
     body = codec.pack({"format": FORMAT_VERSION, "tensors": [], "prompt_ids": list(range(50))})
     raw = bytearray(META_HEADER + digest(body) + body)
     assert decode_meta(bytes(raw))["prompt_ids"] == list(range(50))
