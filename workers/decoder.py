@@ -132,7 +132,11 @@ class Decoder:
         if len(seq) >= state.params.max_new_tokens:
             state.finish("length", seq)
             return None
-        seq.append(choose_token(state.pending_logits[0], state.params, state.generator))
+        if state.params.is_greedy and state.greedy_token is not None:
+            seq.append(state.greedy_token)  # the batch's argmax of these very logits
+        else:
+            seq.append(choose_token(state.pending_logits[0], state.params, state.generator))
+        state.greedy_token = None
         if state.params.logprobs:
             state.token_logprobs.append(token_logprob(state.pending_logits[0], seq[-1]))
         reason = stop_reason(seq, state.params, self.eos_id, tokenizer)

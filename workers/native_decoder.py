@@ -146,15 +146,13 @@ class NativeDecoder(Decoder):
             if not segments:
                 return
             logits = self.native.forward(segments)
+            tops = logits.argmax(-1).tolist()  # every greedy row's next token, one sync per step
             offset = 0
-            for state, count in owners:
+            for state, count in [*owners, *((s, 1) for s in prefill_owners)]:
                 state.pending_logits = logits[offset : offset + count]
+                state.greedy_token = tops[offset] if count == 1 else None
                 offset += count
-            for state in prefill_owners:  # prompt complete: its first choice comes from these logits
-                state.pending_logits = logits[offset : offset + 1]
-                offset += 1
-                if id(state) in joining:
-                    live.append(state)
+            live += [s for s in prefill_owners if id(s) in joining]  # prompt done: decodes next step
             prefilling = [s for s in prefilling if s.pending_prefill]
             if on_step is not None:
                 on_step()
