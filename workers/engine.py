@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from syscalls.errors import ErrorCode, SyscallError
+from syscalls.worker_messages import plan_done
 from workers.decoder import Decoder
 from workers.kvpool import DEFAULT_POOL_BYTES
 from workers.model import LoadedModel
@@ -23,7 +24,7 @@ from workers.native_arch import unsupported_reason
 from workers.native_decoder import NativeDecoder
 from workers.params import GenParams
 from workers.restore import swap_in, swap_out
-from workers.results import load_result, seq_error, seq_result
+from workers.results import evict_result, load_result, seq_error, seq_result
 from workers.state import SeqState
 from workers.store import SnapshotStore
 
@@ -74,11 +75,7 @@ class WorkerEngine:
         load_errors: dict[Any, dict] = {}
         loaded = [self._each(lambda s: self.load(s, load_errors), spec, tick) for spec in plan.get("load") or []]
         results = self.decode(list(plan.get("decode") or []), int(plan.get("steps") or 0), tick, load_errors)
-        return {
-            "type": "plan_done", "worker_id": self.config.worker_id, "plan_id": plan.get("plan_id"),
-            "t_start": t_start, "t_end": time.monotonic(), "evicted": evicted, "loaded": loaded,
-            "results": results,
-        }
+        return plan_done(self.config.worker_id, plan.get("plan_id"), t_start, time.monotonic(), evicted, loaded, results)
 
     @staticmethod
     def _each(fn: Callable[[dict], dict], spec: dict, tick: OnStep) -> dict:
@@ -91,7 +88,7 @@ class WorkerEngine:
         """EvictResult. On failure the request stays resident (nothing is lost)."""
         rid, t0 = spec.get("rid"), time.perf_counter()
         nbytes, error = guarded(lambda: self._evict(rid, spec.get("mode", "swap")))
-        return {"rid": rid, "snapshot_bytes": nbytes or 0, "t_s": time.perf_counter() - t0, "error": error}
+        return evict_result(rid, nbytes or 0, time.perf_counter() - t0, error)
 
     def _evict(self, rid: Any, mode: str) -> int:
         state = self._resident(rid)

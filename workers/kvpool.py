@@ -15,7 +15,7 @@ import torch
 
 from workers.blocks import BlockManager, CopyOnWrite
 
-DEFAULT_BLOCK_SIZE = 16
+DEFAULT_BLOCK_SIZE = 8
 DEFAULT_POOL_BYTES = 256 << 20
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from syscalls.errors import ErrorCode
+from syscalls.worker_messages import plan_done
 from workers.engine import EngineConfig, WorkerEngine
 from workers.kvpool import DEFAULT_POOL_BYTES
 from workers.link import KernelLink
 from workers.restore import ON_INVALID
-from workers.results import load_result, seq_error
+from workers.results import evict_result, load_result, seq_error
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -99,10 +100,9 @@ def run_plan(engine: WorkerEngine, link: KernelLink, plan: dict[str, Any]) -> di
 def failed_plan_done(engine: WorkerEngine, plan: dict[str, Any], message: str) -> dict[str, Any]:
     error = {"code": ErrorCode.INTERNAL.value, "message": message}
     now = time.monotonic()
-    return {
-        "type": "plan_done", "worker_id": engine.config.worker_id, "plan_id": plan.get("plan_id"),
-        "t_start": now, "t_end": now,
-        "evicted": [{"rid": s.get("rid"), "snapshot_bytes": 0, "t_s": 0.0, "error": error} for s in plan.get("evict") or []],
-        "loaded": [load_result(s.get("rid"), s.get("mode"), None, None, 0, 0.0, error) for s in plan.get("load") or []],
-        "results": [seq_error(rid, error) for rid in dict.fromkeys(plan.get("decode") or [])],
-    }
+    return plan_done(
+        engine.config.worker_id, plan.get("plan_id"), now, now,
+        [evict_result(s.get("rid"), 0, 0.0, error) for s in plan.get("evict") or []],
+        [load_result(s.get("rid"), s.get("mode"), None, None, 0, 0.0, error) for s in plan.get("load") or []],
+        [seq_error(rid, error) for rid in dict.fromkeys(plan.get("decode") or [])],
+    )

@@ -10,33 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.scheduler.request import WorkerId
+from syscalls.worker_messages import EvictResult, EvictSpec, LoadResult, LoadSpec, SeqResult
 
-
-@dataclass(slots=True)
-class EvictSpec:
-    rid: str
-    mode: str  # "swap" | "drop"
-
-    def to_wire(self) -> dict:
-        return {"rid": self.rid, "mode": self.mode}
-
-
-@dataclass(slots=True)
-class LoadSpec:
-    rid: str
-    mode: str  # "prefill" | "restore"
-    prompt_ids: list[int] | None = None  # prefill only
-    params: dict | None = None  # GenParams, prefill only (opaque to the scheduler)
-
-    def to_wire(self) -> dict:
-        if self.mode == "prefill":
-            return {
-                "rid": self.rid,
-                "mode": "prefill",
-                "prompt_ids": self.prompt_ids,
-                "params": self.params,
-            }
-        return {"rid": self.rid, "mode": self.mode}
+__all__ = ["EvictResult", "EvictSpec", "LoadResult", "LoadSpec", "Plan", "PlanResult", "SeqResult"]
 
 
 @dataclass(slots=True)
@@ -65,39 +41,6 @@ class Plan:
             "decode": list(self.decode),
             "steps": self.steps,
         }
-
-
-@dataclass(slots=True)
-class EvictResult:
-    rid: str
-    snapshot_bytes: int = 0
-    t_s: float = 0.0
-    error: dict | None = None
-
-
-@dataclass(slots=True)
-class LoadResult:
-    rid: str
-    mode: str
-    prompt_tokens: int = 0
-    kv_bytes: int = 0
-    t_s: float = 0.0
-    error: dict | None = None
-
-
-@dataclass(slots=True)
-class SeqResult:
-    rid: str
-    new_token_ids: list[int] = field(default_factory=list)
-    num_steps: int = 0
-    num_tokens: int = 0
-    kv_bytes: int = 0
-    is_finished: bool = False
-    finish_reason: str | None = None
-    output_ids: list[int] | None = None
-    output_logprobs: bytes | None = None  # float32 LE per output token, when asked for
-    step_scores: Any = None
-    error: dict | None = None
 
 
 @dataclass(slots=True)
