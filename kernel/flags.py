@@ -54,7 +54,7 @@ def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("scheduler")
     s.add_argument("--scheduler", default="fifo", choices=POLICIES, help="scheduling policy")
     s.add_argument("--quantum", type=int, default=8, help="decode steps per slice (rr; base quantum of mlfq)")
-    s.add_argument("--max-batch", type=int, default=1, help="requests decoded together per step; 1 = exact mode (bit-identical outputs)")
+    s.add_argument("--max-batch", type=int, default=1, help="requests decoded together per step (bit-identical outputs at any value on the native engine; on --engine hf only at 1)")
     s.add_argument("--kv-pool-bytes", "--kv-budget", dest="kv_pool_bytes", type=parse_bytes, default=DEFAULT_KV_POOL_BYTES,
                    help="each worker's KV pool (the one KV limit: the scheduler swaps preempted requests out beyond it); default %(default)s")
     s.add_argument("--preempt", default="swap", choices=("swap", "recompute"), help="swap KV to LMDB, or drop it and re-prefill on resume")
