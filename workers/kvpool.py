@@ -72,10 +72,13 @@ class KVPool:
                 for t in tensors:
                     t[:, dst] = t[:, src]
 
+    def _row_slots(self, tables: list[list[int]], num_tokens: int) -> torch.Tensor:
+        """Slots of tokens [0, num_tokens) of every row, row after row."""
+        return torch.tensor([s for t in tables for s in self.blocks.slots(t, 0, num_tokens)], dtype=torch.long, device=self.device)
+
     def read_rows(self, tables: list[list[int]], num_tokens: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per layer (keys, values) as [rows, kv_heads, num_tokens, head_dim] (snapshots)."""
-        index = torch.tensor([self.blocks.slots(t, 0, num_tokens) for t in tables], dtype=torch.long, device=self.device)
-        flat = index.view(-1)
+        flat = self._row_slots(tables, num_tokens)
         rows = len(tables)
         out = []
         for layer in range(self.shape.num_layers):
@@ -87,8 +90,7 @@ class KVPool:
     def write_rows(self, tables: list[list[int]], layers: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
         """Inverse of read_rows into already allocated tables."""
         num_tokens = layers[0][0].shape[2]
-        index = torch.tensor([self.blocks.slots(t, 0, num_tokens) for t in tables], dtype=torch.long, device=self.device)
-        flat = index.view(-1)
+        flat = self._row_slots(tables, num_tokens)
         for layer, (k, v) in enumerate(layers):
             kk = k.to(self.device).transpose(0, 1).reshape(k.shape[1], -1, k.shape[3])
             vv = v.to(self.device).transpose(0, 1).reshape(v.shape[1], -1, v.shape[3])
