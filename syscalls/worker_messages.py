@@ -81,8 +81,138 @@ class SeqResult:
         return _wire(self)
 
 
-def plan_done(worker_id: int, plan_id: Any, t_start: float, t_end: float, evicted: list[dict], loaded: list[dict], results: list[dict]) -> dict:
-    """The `plan_done` map (its parts built by the to_wire of the classes above); the kernel
-    parses it with kernel.scheduler.plan.PlanResult.from_wire."""
-    return {"type": "plan_done", "worker_id": worker_id, "plan_id": plan_id, "t_start": t_start, "t_end": t_end,
-            "evicted": evicted, "loaded": loaded, "results": results}
+@dataclass(slots=True)
+class PlanDone:
+    """worker -> kernel: the results of one plan, in the plan's order."""
+
+    worker_id: int
+    plan_id: Any
+    t_start: float  # time.monotonic(): CLOCK_MONOTONIC is shared with the kernel
+    t_end: float
+    evicted: list[EvictResult] = field(default_factory=list)
+    loaded: list[LoadResult] = field(default_factory=list)
+    results: list[SeqResult] = field(default_factory=list)
+    type: str = "plan_done"
+
+    def to_wire(self) -> dict:
+        return {"type": "plan_done", "worker_id": self.worker_id, "plan_id": self.plan_id, "t_start": self.t_start,
+                "t_end": self.t_end, "evicted": [e.to_wire() for e in self.evicted],
+                "loaded": [x.to_wire() for x in self.loaded], "results": [r.to_wire() for r in self.results]}
+
+    @classmethod
+    def from_wire(cls, msg: dict) -> PlanDone:
+        """Raises KeyError/TypeError/ValueError on a missing or bad field."""
+        return cls(
+            worker_id=msg["worker_id"], plan_id=msg["plan_id"], t_start=float(msg["t_start"]), t_end=float(msg["t_end"]),
+            evicted=_items(EvictResult, msg.get("evicted", [])), loaded=_items(LoadResult, msg.get("loaded", [])),
+            results=_items(SeqResult, msg.get("results", [])),
+        )
+
+
+@dataclass(slots=True)
+class PlanRequest:
+    """kernel -> worker: evict, then load, then decode `decode` together for up to `steps` steps."""
+
+    plan_id: Any
+    evict: list[EvictSpec] = field(default_factory=list)
+    load: list[LoadSpec] = field(default_factory=list)
+    decode: list[Any] = field(default_factory=list)
+    steps: int = 0
+    type: str = "plan"
+
+    def to_wire(self) -> dict:
+        return {"type": "plan", "plan_id": self.plan_id, "evict": [e.to_wire() for e in self.evict],
+                "load": [x.to_wire() for x in self.load], "decode": list(self.decode), "steps": self.steps}
+
+    @classmethod
+    def from_wire(cls, msg: dict) -> PlanRequest:
+        """Missing parts are empty; raises TypeError/ValueError on a malformed part."""
+        return cls(
+            plan_id=msg.get("plan_id"), evict=_items(EvictSpec, msg.get("evict") or []),
+            load=_items(LoadSpec, msg.get("load") or []), decode=list(msg.get("decode") or []),
+            steps=int(msg.get("steps") or 0),
+        )
+
+
+@dataclass(slots=True)
+class FreeRequest:
+    """kernel -> worker: forget these requests (resident KV and every LMDB entry). No reply."""
+
+    rids: list[Any] = field(default_factory=list)
+    type: str = "free"
+
+    def to_wire(self) -> dict:
+        return {"type": "free", "rids": list(self.rids)}
+
+    @classmethod
+    def from_wire(cls, msg: dict) -> FreeRequest:
+        return cls(rids=list(msg.get("rids") or []))
+
+
+@dataclass(slots=True)
+class Shutdown:
+    """kernel -> worker: close LMDB and sockets, exit 0."""
+
+    type: str = "shutdown"
+
+    def to_wire(self) -> dict:
+        return {"type": "shutdown"}
+
+    @classmethod
+    def from_wire(cls, msg: dict) -> Shutdown:
+        return cls()
+
+
+@dataclass(slots=True)
+class Ready:
+    """worker -> kernel, once its model is loaded: `model` is the model and engine description."""
+
+    worker_id: int
+    pid: int
+    model: dict = field(default_factory=dict)
+    type: str = "ready"
+
+    def to_wire(self) -> dict:
+        return {"type": "ready", "worker_id": self.worker_id, "pid": self.pid, "model": self.model}
+
+    @classmethod
+    def from_wire(cls, msg: dict) -> Ready:
+        return cls(worker_id=int(msg["worker_id"]), pid=int(msg["pid"]), model=dict(msg.get("model") or {}))
+
+
+@dataclass(slots=True)
+class Heartbeat:
+    """worker -> kernel, every heartbeat_s, busy or idle."""
+
+    worker_id: int
+    time: float = 0.0
+    type: str = "heartbeat"
+
+    def to_wire(self) -> dict:
+        return {"type": "heartbeat", "worker_id": self.worker_id, "time": self.time}
+
+    @classmethod
+    def from_wire(cls, msg: dict) -> Heartbeat:
+        return cls(worker_id=int(msg["worker_id"]), time=float(msg.get("time") or 0.0))
+
+
+TO_WORKER: dict[str, type] = {"plan": PlanRequest, "free": FreeRequest, "shutdown": Shutdown}
+TO_KERNEL: dict[str, type] = {"ready": Ready, "heartbeat": Heartbeat, "plan_done": PlanDone}
+
+
+def parse(msg: Any, table: dict[str, type]) -> Any:
+    """The typed message of a decoded map (TO_WORKER or TO_KERNEL); ValueError names what is wrong."""
+    if not isinstance(msg, dict):
+        raise ValueError("not a map")
+    kind = table.get(msg.get("type"))  # type: ignore[arg-type]
+    if kind is None:
+        raise ValueError(f"unknown message type {msg.get('type')!r}")
+    try:
+        return kind.from_wire(msg)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"bad {msg.get('type')} message: {exc!r}") from None
+
+
+def _items(cls: type, items: list[dict]) -> list[Any]:
+    names = set(cls.__slots__)
+    return [cls(**{k: v for k, v in item.items() if k in names}) for item in items]

@@ -22,7 +22,7 @@ from workers.kvcache import merge_left_padded, select_rows, split_rows
 from workers.model import LoadedModel
 from workers.state import SeqState
 
-Choose = Callable[[SeqState], "tuple[list[int], list[int]] | None"]
+ChooseAll = Callable[[list[SeqState]], "list[tuple[list[int], list[int]] | None]"]
 
 
 class DecodeBatch:
@@ -50,14 +50,13 @@ class DecodeBatch:
         return torch.tensor(rows, dtype=torch.long, device=self.device)
 
     @torch.no_grad()
-    def step(self, choose: Choose) -> bool:
+    def step(self, choose_all: ChooseAll) -> bool:
         """Choose for every live request, forward the new tokens; False once no row is left."""
         index: list[int] = []
         tokens: list[int] = []
         live: list[tuple[SeqState, int]] = []
         offset = 0
-        for state, count in zip(self.states, self.row_counts, strict=True):
-            picked = choose(state)
+        for state, count, picked in zip(self.states, self.row_counts, choose_all(self.states), strict=True):
             if picked is not None:
                 index += [offset + r for r in picked[0]]
                 tokens += picked[1]

@@ -22,7 +22,8 @@ from workers.beam import beam_choose
 from workers.kvcache import cache_layers, make_cache
 from workers.model import LoadedModel
 from workers.params import GenParams
-from workers.sampling import choose_token, new_generator
+from workers.picking import Pick, draws_this_step, pick_tokens
+from workers.sampling import new_generator
 from workers.state import SeqState
 from workers.stops import stop_reason
 
@@ -114,14 +115,22 @@ class Decoder:
             return
         batch = DecodeBatch(live, self.loaded)
         for _ in range(steps):
-            if not batch.step(self.choose):
+            if not batch.step(self.choose_all):
                 break
             if on_step is not None:
                 on_step()
         batch.close()
 
-    def choose(self, state: SeqState) -> tuple[list[int], list[int]] | None:
-        """One step's choice for `state`: (source rows, tokens) to forward, or None if finished."""
+    def choose_all(self, states: list[SeqState]) -> list[tuple[list[int], list[int]] | None]:
+        """`choose` for each of `states` (one step of a batch): the single-row picks are made
+        together (workers/picking.py: one host sync for the batch), beams per request."""
+        drawing = [s for s in states if draws_this_step(s)]
+        picks = dict(zip(map(id, drawing), pick_tokens(drawing), strict=True))
+        return [self.choose(s, picks.get(id(s))) for s in states]
+
+    def choose(self, state: SeqState, pick: Pick | None = None) -> tuple[list[int], list[int]] | None:
+        """One step's choice for `state`: (source rows, tokens) to forward, or None if finished.
+        `pick`: the batch's pick for this single-row state (made here alone when absent)."""
         if state.step_scores is not None:
             state.step_scores.append(step_digest(state))
         state.num_steps += 1
@@ -132,13 +141,11 @@ class Decoder:
         if len(seq) >= state.params.max_new_tokens:
             state.finish("length", seq)
             return None
-        if state.params.is_greedy and state.greedy_token is not None:
-            seq.append(state.greedy_token)  # the batch's argmax of these very logits
-        else:
-            seq.append(choose_token(state.pending_logits[0], state.params, state.generator))
-        state.greedy_token = None
+        pick = pick or pick_tokens([state])[0]
+        seq.append(pick.token)
         if state.params.logprobs:
-            state.token_logprobs.append(token_logprob(state.pending_logits[0], seq[-1]))
+            assert pick.logprob is not None
+            state.token_logprobs.append(pick.logprob)
         reason = stop_reason(seq, state.params, self.eos_id, tokenizer)
         if reason is None and len(seq) >= state.params.max_new_tokens:
             reason = "length"
@@ -146,12 +153,6 @@ class Decoder:
             state.finish(reason, seq)
             return None
         return [0], [seq[-1]]
-
-
-def token_logprob(logits: torch.Tensor, token: int) -> float:
-    """log softmax of one row at `token`, as the float32 value (the model's distribution, before
-    temperature, top-k or top-p); computed on the request's own row, so batch-invariant."""
-    return float(torch.log_softmax(logits, -1)[token])
 
 
 def step_digest(state: SeqState) -> str:

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from syscalls.errors import ErrorCode, SyscallError
-from syscalls.worker_messages import plan_done
+from syscalls.worker_messages import (
+    EvictResult,
+    EvictSpec,
+    LoadResult,
+    LoadSpec,
+    PlanDone,
+    PlanRequest,
+    SeqResult,
+)
 from workers.decoder import Decoder
 from workers.kvpool import DEFAULT_POOL_BYTES
 from workers.model import LoadedModel
@@ -69,26 +77,30 @@ class WorkerEngine:
         self.resident: dict[Any, SeqState] = {}
 
     def execute_plan(self, plan: dict, on_step: OnStep | None = None) -> dict:
+        """Execute a `plan` map (PlanRequest); returns its `plan_done` map (PlanDone)."""
+        return self.execute(PlanRequest.from_wire(plan), on_step).to_wire()
+
+    def execute(self, plan: PlanRequest, on_step: OnStep | None = None) -> PlanDone:
         tick = on_step or (lambda: None)
         t_start = time.monotonic()
-        evicted = [self._each(self.evict, spec, tick) for spec in plan.get("evict") or []]
+        evicted = [self._each(self.evict, spec, tick) for spec in plan.evict]
         load_errors: dict[Any, dict] = {}
-        loaded = [self._each(lambda s: self.load(s, load_errors), spec, tick) for spec in plan.get("load") or []]
-        results = self.decode(list(plan.get("decode") or []), int(plan.get("steps") or 0), tick, load_errors)
-        return plan_done(self.config.worker_id, plan.get("plan_id"), t_start, time.monotonic(), evicted, loaded, results)
+        loaded = [self._each(lambda s: self.load(s, load_errors), spec, tick) for spec in plan.load]
+        results = self.decode(plan.decode, plan.steps, tick, load_errors)
+        return PlanDone(self.config.worker_id, plan.plan_id, t_start, time.monotonic(), evicted, loaded, results)
 
     @staticmethod
-    def _each(fn: Callable[[dict], dict], spec: dict, tick: OnStep) -> dict:
+    def _each(fn: Callable[[Any], Any], spec: Any, tick: OnStep) -> Any:
         result = fn(spec)
         tick()
         return result
 
     # -- evict -----------------------------------------------------------------------------
-    def evict(self, spec: dict) -> dict:
-        """EvictResult. On failure the request stays resident (nothing is lost)."""
-        rid, t0 = spec.get("rid"), time.perf_counter()
-        nbytes, error = guarded(lambda: self._evict(rid, spec.get("mode", "swap")))
-        return evict_result(rid, nbytes or 0, time.perf_counter() - t0, error)
+    def evict(self, spec: EvictSpec) -> EvictResult:
+        """On failure the request stays resident (nothing is lost)."""
+        t0 = time.perf_counter()
+        nbytes, error = guarded(lambda: self._evict(spec.rid, spec.mode))
+        return evict_result(spec.rid, nbytes or 0, time.perf_counter() - t0, error)
 
     def _evict(self, rid: Any, mode: str) -> int:
         state = self._resident(rid)
@@ -98,20 +110,21 @@ class WorkerEngine:
         return nbytes
 
     # -- load ------------------------------------------------------------------------------
-    def load(self, spec: dict, load_errors: dict[Any, dict] | None = None) -> dict:
-        rid, mode, t0 = spec.get("rid"), spec.get("mode"), time.perf_counter()
-        done, error = guarded(lambda: self._load(rid, mode, spec))
+    def load(self, spec: LoadSpec, load_errors: dict[Any, dict] | None = None) -> LoadResult:
+        t0 = time.perf_counter()
+        done, error = guarded(lambda: self._load(spec))
         if error is not None and load_errors is not None:
-            load_errors[rid] = error
+            load_errors[spec.rid] = error
         state, how, prefilled = done if done else (None, None, 0)
-        return load_result(rid, mode, state, how, prefilled, time.perf_counter() - t0, error)
+        return load_result(spec.rid, spec.mode, state, how, prefilled, time.perf_counter() - t0, error)
 
-    def _load(self, rid: Any, mode: str, spec: dict) -> tuple[SeqState, str, int]:
+    def _load(self, spec: LoadSpec) -> tuple[SeqState, str, int]:
+        rid, mode = spec.rid, spec.mode
         if rid in self.resident:
             raise SyscallError(ErrorCode.ALREADY_EXISTS, f"request {rid!r} is already resident")
         if mode == "prefill":
-            params = GenParams.from_wire(spec.get("params"))
-            state = self.decoder.prefill(rid, list(spec.get("prompt_ids") or []), params)
+            params = GenParams.from_wire(spec.params)
+            state = self.decoder.prefill(rid, list(spec.prompt_ids or []), params)
             how, prefilled = "prefill", len(state.prompt_ids)
         elif mode == "restore":
             state, how = swap_in(self.store, self.decoder, rid, self.config.on_invalid)
@@ -126,10 +139,10 @@ class WorkerEngine:
     # -- decode ----------------------------------------------------------------------------
     def decode(
         self, rids: list[Any], steps: int, tick: OnStep, load_errors: dict[Any, dict] | None = None
-    ) -> list[dict]:
+    ) -> list[SeqResult]:
         load_errors = load_errors or {}
         rids = list(dict.fromkeys(rids))
-        results: dict[Any, dict] = {}
+        results: dict[Any, SeqResult] = {}
         for rid in rids:
             if rid not in self.resident:
                 results[rid] = seq_error(rid, load_errors.get(rid) or self._not_resident(rid))
@@ -152,7 +165,7 @@ class WorkerEngine:
             rows += need
         return [c for c in chunks if c]
 
-    def _decode_chunk(self, chunk: list[SeqState], steps: int, tick: OnStep, prefill_only: list[SeqState]) -> dict[Any, dict]:
+    def _decode_chunk(self, chunk: list[SeqState], steps: int, tick: OnStep, prefill_only: list[SeqState]) -> dict[Any, SeqResult]:
         """Decode one batch (and finish the prefill of loaded requests nobody decodes yet)."""
         before = {s.rid: (len(s.seqs[0]), s.num_steps) for s in chunk}
         if not chunk and not prefill_only:

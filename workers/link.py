@@ -15,6 +15,7 @@ from typing import Any
 import zmq
 
 from syscalls import codec
+from syscalls.worker_messages import Heartbeat, Ready
 
 
 class KernelLink:
@@ -32,13 +33,13 @@ class KernelLink:
         self.socket.send(codec.pack(msg))
 
     def send_ready(self, model_info: dict[str, Any]) -> None:
-        self.send({"type": "ready", "worker_id": self.worker_id, "pid": os.getpid(), "model": model_info})
+        self.send(Ready(self.worker_id, os.getpid(), model_info).to_wire())
         self.last_heartbeat = time.monotonic()
 
     def heartbeat_if_due(self) -> None:
         now = time.monotonic()
         if now - self.last_heartbeat >= self.heartbeat_s:
-            self.send({"type": "heartbeat", "worker_id": self.worker_id, "time": time.time()})
+            self.send(Heartbeat(self.worker_id, time.time()).to_wire())
             self.last_heartbeat = now
 
     def recv(self) -> dict[str, Any] | None:

@@ -146,11 +146,9 @@ class NativeDecoder(Decoder):
             if not segments:
                 return
             logits = self.native.forward(segments)
-            tops = logits.argmax(-1).tolist()  # every greedy row's next token, one sync per step
             offset = 0
             for state, count in [*owners, *((s, 1) for s in prefill_owners)]:
                 state.pending_logits = logits[offset : offset + count]
-                state.greedy_token = tops[offset] if count == 1 else None
                 offset += count
             live += [s for s in prefill_owners if id(s) in joining]  # prompt done: decodes next step
             prefilling = [s for s in prefilling if s.pending_prefill]
@@ -160,11 +158,11 @@ class NativeDecoder(Decoder):
     def _decode_segments(self, live: list[SeqState], left: dict[int, int]) -> tuple[list[Segment], list[tuple[SeqState, int]]]:
         segments: list[Segment] = []
         owners: list[tuple[SeqState, int]] = []
-        for state in live:
-            if left[id(state)] <= 0:
-                continue
+        stepping = [s for s in live if left[id(s)] > 0]
+        caches = [s.cache for s in stepping]  # a finishing choice drops state.cache; _advance releases it
+        for state, kv, choice in zip(stepping, caches, self.choose_all(stepping), strict=True):
             left[id(state)] -= 1
-            picked = self._advance(state)
+            picked = self._advance(state, kv, choice)
             if picked is not None:
                 owners.append((state, len(picked)))
                 segments += picked
@@ -190,11 +188,10 @@ class NativeDecoder(Decoder):
         segments += tail  # logits rows come after the decode rows, in `completed` order
         return completed
 
-    def _advance(self, state: SeqState) -> list[Segment] | None:
-        """Choose the state's next token(s); reserve their slots. None once it has finished."""
-        kv = state.cache
+    def _advance(self, state: SeqState, kv: Any, picked: tuple[list[int], list[int]] | None) -> list[Segment] | None:
+        """Reserve the slots of the state's chosen token(s) (`picked`) in `kv`, its blocks; None
+        (blocks released) once it has finished."""
         assert isinstance(kv, PagedKV)
-        picked = self.choose(state)
         if picked is None:
             state.cache = kv
             self.release(state)

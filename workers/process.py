@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from syscalls.errors import ErrorCode
-from syscalls.worker_messages import plan_done
+from syscalls.worker_messages import TO_WORKER, FreeRequest, PlanDone, PlanRequest, Shutdown, parse
 from workers.engine import EngineConfig, WorkerEngine
 from workers.kvpool import DEFAULT_POOL_BYTES
 from workers.link import KernelLink
@@ -75,34 +75,34 @@ def serve(engine: WorkerEngine, link: KernelLink, stopping: threading.Event) -> 
             return
 
 
-def handle(engine: WorkerEngine, link: KernelLink, msg: dict[str, Any]) -> bool:
-    """Execute one message; False means shut down."""
-    kind = msg.get("type")
-    if kind == "plan":
-        link.send(run_plan(engine, link, msg))
-    elif kind == "free":
-        engine.free(list(msg.get("rids") or []))
-    elif kind == "shutdown":
-        return False
-    else:
-        print(f"worker {link.worker_id}: ignored message type {kind!r}", file=sys.stderr)
-    return True
-
-
-def run_plan(engine: WorkerEngine, link: KernelLink, plan: dict[str, Any]) -> dict[str, Any]:
+def handle(engine: WorkerEngine, link: KernelLink, raw: dict[str, Any]) -> bool:
+    """Execute one message (syscalls/worker_messages.TO_WORKER); False means shut down."""
     try:
-        return engine.execute_plan(plan, on_step=link.heartbeat_if_due)
+        msg = parse(raw, TO_WORKER)
+    except ValueError as exc:
+        print(f"worker {link.worker_id}: ignored message: {exc}", file=sys.stderr)
+        return True
+    if isinstance(msg, PlanRequest):
+        link.send(run_plan(engine, link, msg).to_wire())
+    elif isinstance(msg, FreeRequest):
+        engine.free(msg.rids)
+    return not isinstance(msg, Shutdown)
+
+
+def run_plan(engine: WorkerEngine, link: KernelLink, plan: PlanRequest) -> PlanDone:
+    try:
+        return engine.execute(plan, on_step=link.heartbeat_if_due)
     except Exception as exc:  # engine bug: fail the plan's requests, keep the worker alive
         traceback.print_exc(file=sys.stderr)
         return failed_plan_done(engine, plan, f"{type(exc).__name__}: {exc}")
 
 
-def failed_plan_done(engine: WorkerEngine, plan: dict[str, Any], message: str) -> dict[str, Any]:
+def failed_plan_done(engine: WorkerEngine, plan: PlanRequest, message: str) -> PlanDone:
     error = {"code": ErrorCode.INTERNAL.value, "message": message}
     now = time.monotonic()
-    return plan_done(
-        engine.config.worker_id, plan.get("plan_id"), now, now,
-        [evict_result(s.get("rid"), 0, 0.0, error) for s in plan.get("evict") or []],
-        [load_result(s.get("rid"), s.get("mode"), None, None, 0, 0.0, error) for s in plan.get("load") or []],
-        [seq_error(rid, error) for rid in dict.fromkeys(plan.get("decode") or [])],
+    return PlanDone(
+        engine.config.worker_id, plan.plan_id, now, now,
+        [evict_result(s.rid, 0, 0.0, error) for s in plan.evict],
+        [load_result(s.rid, s.mode, None, None, 0, 0.0, error) for s in plan.load],
+        [seq_error(rid, error) for rid in dict.fromkeys(plan.decode)],
     )

@@ -1,18 +1,11 @@
-"""Choose one token from a row of logits: greedy, or seeded sampling with temperature/top-k/top-p."""
+"""Sampling pieces: temperature/top-k/top-p filtering of a row of logits, per-request generators
+(the draw itself: workers/picking.py)."""
 
 from __future__ import annotations
 
 import torch
 
 from workers.params import GenParams
-
-
-def choose_token(logits: torch.Tensor, params: GenParams, generator: torch.Generator | None) -> int:
-    """`logits`: [vocab] fp32. Sampling draws from `generator` (its state advances)."""
-    if params.is_greedy:
-        return int(torch.argmax(logits))
-    probs = torch.softmax(filtered_logits(logits / params.temperature, params), -1)
-    return int(torch.multinomial(probs, 1, generator=generator))
 
 
 def filtered_logits(logits: torch.Tensor, params: GenParams) -> torch.Tensor:

@@ -42,8 +42,7 @@ class SeqState:
     finished_hyps: list[Hypothesis] = field(default_factory=list)
     num_steps: int = 0
     token_logprobs: list[float] = field(default_factory=list)  # float32 values, per generated token (logprobs only)
-    pending_prefill: int = 0
-    greedy_token: int | None = None  # argmax of pending_logits when the batch computed it (one sync a step)  # prompt tokens not yet forwarded (native engine: prefill in chunks)
+    pending_prefill: int = 0  # prompt tokens not yet forwarded (native engine: prefill in chunks)
     finish_reason: str | None = None
     output_ids: list[int] | None = None
     step_scores: list[str] | None = None  # per-step digests, only when recording (tests)

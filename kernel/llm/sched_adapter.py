@@ -20,6 +20,7 @@ from kernel.scheduler import (
 )
 from kernel.scheduler.request import SchedulerError
 from syscalls.digests import bytes_sha256, output_sha256
+from syscalls.worker_messages import PlanDone
 
 log = logging.getLogger("aiosim.sched")
 
@@ -95,8 +96,8 @@ class SchedulerAdapter:
             self._back_to_back.add(wid)
         return plan.to_wire()
 
-    def on_plan_done(self, wid: int, msg: dict) -> Outcome:
-        result = PlanResult.from_wire(msg)
+    def on_plan_done(self, wid: int, done: PlanDone) -> Outcome:
+        result = PlanResult.from_done(done)
         self._account(wid, result)
         for rid, ev in result.evicted.items():
             if not ev.error:

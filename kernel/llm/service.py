@@ -20,6 +20,7 @@ from kernel.llm.sched_adapter import SchedulerAdapter
 from kernel.llm.workers import WorkerEvents, WorkerHandle, WorkerPool
 from syscalls.digests import unpack_float32
 from syscalls.errors import ErrorCode, SyscallError
+from syscalls.worker_messages import FreeRequest, PlanDone
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -167,9 +168,9 @@ class LLMService:
             self._admit(sub)
         self._kick()
 
-    def _on_message(self, w: WorkerHandle, msg: dict) -> None:
-        if msg.get("type") != "plan_done" or msg.get("plan_id") != w.plan_id:
-            log.warning("unexpected message from worker %d: %r", w.worker_id, msg.get("type"))
+    def _on_message(self, w: WorkerHandle, msg: PlanDone) -> None:
+        if msg.plan_id != w.plan_id:
+            log.warning("unexpected plan_done %r from worker %d", msg.plan_id, w.worker_id)
             return
         w.plan_id = None
         outcome = self.sched.on_plan_done(w.worker_id, msg)
@@ -245,7 +246,7 @@ class LLMService:
             if not ready:
                 return
             wid = ready[0].worker_id
-        self.pool.send(wid, {"type": "free", "rids": rids})
+        self.pool.send(wid, FreeRequest(rids).to_wire())
 
     # ---- introspection and lifecycle ----
     def stats(self, agent: str | None) -> dict:

@@ -20,6 +20,7 @@ import zmq
 from kernel.config import KernelConfig
 from kernel.loop import EventLoop, drain
 from syscalls.codec import pack, unpack
+from syscalls.worker_messages import TO_KERNEL, Heartbeat, PlanDone, Ready, Shutdown, parse
 
 log = logging.getLogger("aiosim.workers")
 
@@ -56,7 +57,7 @@ class WorkerHandle:
 @dataclass(slots=True)
 class WorkerEvents:
     on_ready: Callable[[WorkerHandle], None]
-    on_message: Callable[[WorkerHandle, dict], None]
+    on_message: Callable[[WorkerHandle, PlanDone], None]
     on_dead: Callable[[WorkerHandle, str], None]
 
 
@@ -112,20 +113,19 @@ class WorkerPool:
         ident, payload = frames[0], frames[-1]
         try:
             wid = int(ident[1:])
-            msg = unpack(payload)
-        except Exception:
-            log.error("junk from worker socket identity %r", ident)
+            msg = parse(unpack(payload), TO_KERNEL)
+        except Exception as exc:
+            log.error("junk from worker socket identity %r: %s", ident, exc)
             return
         w = self.workers.get(wid)
-        if w is None or not isinstance(msg, dict):
+        if w is None:
             return
         w.last_seen_s = time.monotonic()
-        kind = msg.get("type")
-        if kind == "ready":
-            w.is_ready, w.model = True, msg.get("model", {})
+        if isinstance(msg, Ready):
+            w.is_ready, w.model = True, msg.model
             log.info("worker %d ready (pid %d, model %s)", wid, w.pid, w.model.get("model_id"))
             self.events.on_ready(w)
-        elif kind != "heartbeat":
+        elif not isinstance(msg, Heartbeat):
             self.events.on_message(w, msg)
 
     def _watch(self) -> None:
@@ -150,7 +150,7 @@ class WorkerPool:
     def close(self, timeout_s: float = 10.0) -> None:
         """Ask every worker to exit, wait, then kill stragglers. Leaves no processes."""
         for w in self.workers.values():
-            self.send(w.worker_id, {"type": "shutdown"})
+            self.send(w.worker_id, Shutdown().to_wire())
         deadline = time.monotonic() + timeout_s
         for w in self.workers.values():
             try:

@@ -1,16 +1,22 @@
-"""Plans (kernel -> worker `plan`) and their results (worker -> kernel `plan_done`).
-
-Wire shapes are those of docs/architecture.md, "Kernel <-> worker protocol". to_wire() and
-from_wire() are the only translations; the codec packs the maps. Parsers tolerate extra fields.
+"""The scheduler's plans and their results: a Plan is sent as a PlanRequest, a PlanDone comes
+back as a PlanResult (indexed by request id). The wire messages are declared once, in
+syscalls/worker_messages.py, for the kernel and the worker alike.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from kernel.scheduler.request import WorkerId
-from syscalls.worker_messages import EvictResult, EvictSpec, LoadResult, LoadSpec, SeqResult
+from syscalls.worker_messages import (
+    EvictResult,
+    EvictSpec,
+    LoadResult,
+    LoadSpec,
+    PlanDone,
+    PlanRequest,
+    SeqResult,
+)
 
 __all__ = ["EvictResult", "EvictSpec", "LoadResult", "LoadSpec", "Plan", "PlanResult", "SeqResult"]
 
@@ -33,14 +39,7 @@ class Plan:
         return list(seen)
 
     def to_wire(self) -> dict:
-        return {
-            "type": "plan",
-            "plan_id": self.plan_id,
-            "evict": [e.to_wire() for e in self.evict],
-            "load": [s.to_wire() for s in self.load],
-            "decode": list(self.decode),
-            "steps": self.steps,
-        }
+        return PlanRequest(self.plan_id, self.evict, self.load, list(self.decode), self.steps).to_wire()
 
 
 @dataclass(slots=True)
@@ -57,19 +56,15 @@ class PlanResult:
     def from_wire(cls, msg: dict) -> PlanResult:
         """Parse a `plan_done` map; raise ValueError naming the missing/bad field."""
         try:
-            return cls(
-                worker_id=msg["worker_id"],
-                plan_id=msg["plan_id"],
-                t_start=float(msg["t_start"]),
-                t_end=float(msg["t_end"]),
-                evicted=_by_rid(EvictResult, msg.get("evicted", [])),
-                loaded=_by_rid(LoadResult, msg.get("loaded", [])),
-                results=_by_rid(SeqResult, msg.get("results", [])),
-            )
+            return cls.from_done(PlanDone.from_wire(msg))
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad plan_done message: {exc!r}") from None
 
-
-def _by_rid(cls: type, items: list[dict]) -> dict[str, Any]:
-    names = set(cls.__slots__)
-    return {item["rid"]: cls(**{k: v for k, v in item.items() if k in names}) for item in items}
+    @classmethod
+    def from_done(cls, done: PlanDone) -> PlanResult:
+        """The scheduler's view of a PlanDone: each part indexed by request id."""
+        return cls(
+            worker_id=done.worker_id, plan_id=done.plan_id, t_start=done.t_start, t_end=done.t_end,
+            evicted={e.rid: e for e in done.evicted}, loaded={x.rid: x for x in done.loaded},
+            results={r.rid: r for r in done.results},
+        )
