@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kernel.context import DEFERRED, CallContext
-from syscalls.codec import unpack
+from syscalls.codec import peek_key, unpack
 from syscalls.envelope import parse_request, reply_error, reply_ok, salvage_id
 from syscalls.errors import ErrorCode, SyscallError
 from syscalls.schema import validate_args
@@ -45,12 +45,15 @@ class Dispatcher:
         self.table = build_table()
         self.num_errors: dict[str, int] = {}
 
-    def handle(self, payload: bytes, send: Callable[[dict], None], peer: str) -> None:
+    def handle(self, payload: bytes, send: Callable[[dict], None], peer: str, is_req: bool = False) -> None:
+        """is_req: the message came with REQ framing (an empty delimiter frame)."""
         msg: Any = None
         try:
             msg = unpack(payload, self.kernel.config.max_message_bytes)
-            self._dispatch(msg, send, peer)
+            self._dispatch(msg, send, peer, is_req)
         except SyscallError as err:
+            if err.code is ErrorCode.TOO_LARGE:
+                msg = {"id": peek_key(payload, "id")}
             self._reject(send, salvage_id(msg), err, peer)
         except Exception as exc:  # a handler bug: report, keep serving
             log.exception("internal error on message from %s", peer)
@@ -65,13 +68,16 @@ class Dispatcher:
         log.warning("rejected request %r from %s: %s", req_id, peer, err)
         send(reply_error(req_id, err.code, err.message))
 
-    def _dispatch(self, msg: Any, send: Callable[[dict], None], peer: str) -> None:
+    def _dispatch(self, msg: Any, send: Callable[[dict], None], peer: str, is_req: bool) -> None:
         req = parse_request(msg)
         call = SYSCALLS.get(req.call)
         if call is None:
             raise SyscallError(ErrorCode.UNKNOWN_CALL, f"unknown call '{req.call[:64]}'")
         agent = self._authenticate(call.needs_token, req.token, req.call, peer)
         args = validate_args(call, req.args)
+        if is_req and call.is_streaming and args.get("stream"):
+            raise SyscallError(ErrorCode.INVALID_ARGUMENT, "field 'stream': streaming needs a DEALER socket "
+                               "(a REQ socket takes one message per request: the first chunk, losing the reply)")
         if agent is not None:
             agent.num_syscalls += 1
         ctx = CallContext(self.kernel, call, agent, req.id, send)

@@ -71,7 +71,7 @@ class Kernel:
         if len(body) != 1:
             self.dispatch.reject_frames(send, len(body), peer)
             return
-        self.dispatch.handle(body[0], send, peer)
+        self.dispatch.handle(body[0], send, peer, is_req=bool(delim))
 
     def _sender(self, identity: bytes, delim: list[bytes]):
         def send(msg: dict) -> None:

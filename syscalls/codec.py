@@ -35,3 +35,18 @@ def unpack(data: bytes, max_bytes: int | None = None) -> Any:
         )
     except Exception as exc:  # msgpack raises several unrelated types
         raise SyscallError(ErrorCode.BAD_FRAME, f"not a msgpack message: {exc}") from None
+
+
+def peek_key(data: bytes, key: str) -> Any:
+    """The value under `key` of a top-level map, skipping (not decoding) every other value;
+    None when it cannot be read. Lets a TOO_LARGE reply carry the request's id."""
+    try:
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data) or 1)
+        unpacker.feed(data)
+        for _ in range(unpacker.read_map_header()):
+            if unpacker.unpack() == key:
+                return unpacker.unpack()
+            unpacker.skip()
+    except Exception:  # not a map, truncated, junk: no id to salvage
+        return None
+    return None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from syscalls.names import MAX_NAME_LEN, NAME_PATTERN
 from syscalls.schema import Field, Syscall
 
 KEY = Field("key", "str", "entry key", required=True, min=1, max=256)
-OWNER = Field("owner", "str|nil", "owning agent's name (default: the caller); others need a grant", max=64)
+OWNER = Field("owner", "str|nil", "owning agent's name (default: the caller); others need a grant", max=MAX_NAME_LEN,
+              pattern=NAME_PATTERN)
+GRANTEE = Field("grantee", "str", "agent name", required=True, min=1, max=MAX_NAME_LEN, pattern=NAME_PATTERN)
 QUERY = Field("query", "str", "keywords", required=True, min=1, max=1024)
 LIMIT = Field("limit", "int", "at most this many results", default=10, min=1, max=1000)
 VALUE = Field("value", "any", "any msgpack value", required=True)
@@ -13,13 +16,13 @@ VALUE = Field("value", "any", "any msgpack value", required=True)
 MEM = (
     Syscall("mem.put", "Stores a value in the owner's short-term memory; over quota, least-recently-used entries move to storage.",
             (KEY, VALUE, OWNER), "{bytes: int, evicted: [str]}", ("PERMISSION_DENIED", "QUOTA_EXCEEDED"),
-            {"key": "goal", "value": "plan a trip"}, {"bytes": 12, "evicted": []}),
+            {"key": "goal", "value": "plan a trip"}, {"bytes": 16, "evicted": []}),
     Syscall("mem.get", "Reads a memory entry (found transparently if it was evicted to storage).",
             (KEY, OWNER), "{value: any, was_evicted: bool}", ("NOT_FOUND", "PERMISSION_DENIED"),
             {"key": "goal"}, {"value": "plan a trip", "was_evicted": False}),
     Syscall("mem.list", "Lists memory keys, resident and evicted.",
             (OWNER,), "{entries: [{key, bytes, is_resident}], used_bytes, quota_bytes}", ("PERMISSION_DENIED",),
-            {}, {"entries": [{"key": "goal", "bytes": 12, "is_resident": True}], "used_bytes": 12, "quota_bytes": 1048576}),
+            {}, {"entries": [{"key": "goal", "bytes": 16, "is_resident": True}], "used_bytes": 16, "quota_bytes": 1048576}),
     Syscall("mem.search", "Keyword search over memory values (resident and evicted).",
             (QUERY, OWNER, LIMIT), "{hits: [{key, score}]}", ("PERMISSION_DENIED",),
             {"query": "trip"}, {"hits": [{"key": "goal", "score": 1.0}]}),
@@ -39,13 +42,13 @@ STORAGE = (
     Syscall("storage.list", "Lists live keys with their latest version.",
             (Field("prefix", "str", "key prefix", default="", max=256), OWNER),
             "{keys: [{key, version, bytes}]}", ("PERMISSION_DENIED",),
-            {"prefix": ""}, {"keys": [{"key": "prefs", "version": 1, "bytes": 16}]}),
+            {"prefix": ""}, {"keys": [{"key": "prefs", "version": 1, "bytes": 12}]}),
     Syscall("storage.delete", "Deletes a key (recorded as a new tombstone version; rollback can undo it).",
             (KEY, OWNER), "{deleted: bool, version: int|nil}", ("PERMISSION_DENIED",),
             {"key": "prefs"}, {"deleted": True, "version": 2}),
     Syscall("storage.versions", "Lists every version of a key.",
             (KEY, OWNER), "{versions: [{version, time, bytes, is_deleted}]}", ("NOT_FOUND", "PERMISSION_DENIED"),
-            {"key": "prefs"}, {"versions": [{"version": 1, "time": 1763730000.0, "bytes": 16, "is_deleted": False}]}),
+            {"key": "prefs"}, {"versions": [{"version": 1, "time": 1763730000.0, "bytes": 12, "is_deleted": False}]}),
     Syscall("storage.rollback", "Makes an old version current again, as a new version.",
             (KEY, Field("version", "int", "version to restore", required=True, min=1), OWNER),
             "{version: int}", ("NOT_FOUND", "PERMISSION_DENIED"),
@@ -69,13 +72,13 @@ TOOL = (
 
 ACCESS = (
     Syscall("access.grant", "Grants another agent (by name) access to one of the caller's resources.",
-            (Field("grantee", "str", "agent name", required=True, min=1, max=64),
+            (GRANTEE,
              Field("resource", "str", "what to share", required=True, choices=("memory", "storage", "snapshots")),
              Field("mode", "str", "read, write, or readwrite", default="read", choices=("read", "write", "readwrite"))),
             "{grant_id: int}", (),
             {"grantee": "rec-1", "resource": "storage", "mode": "read"}, {"grant_id": 7}),
     Syscall("access.revoke", "Revokes the caller's grants to an agent on a resource.",
-            (Field("grantee", "str", "agent name", required=True, min=1, max=64),
+            (GRANTEE,
              Field("resource", "str", "resource", required=True, choices=("memory", "storage", "snapshots"))),
             "{revoked: int}", (),
             {"grantee": "rec-1", "resource": "storage"}, {"revoked": 1}),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from syscalls.errors import ErrorCode
 from syscalls.schema import Field, Syscall
-from syscalls.table import SYSCALLS
+from syscalls.table import PROTOCOL_VERSION, SYSCALLS
 
 BEGIN = "<!-- BEGIN GENERATED SYSCALL REFERENCE (python -m syscalls.docgen --write docs/protocol.md) -->"
 END = "<!-- END GENERATED SYSCALL REFERENCE -->"
@@ -26,13 +26,15 @@ def _bounds(f: Field) -> str:
     is_number = any(t in ("int", "float") for t in f.type.split("|"))
     word = "" if is_number else "length "
     if f.min is not None:
-        parts.append(f"{word}>= {f.min:g}")
+        parts.append(f"{word}{'>' if f.is_min_exclusive else '>='} {f.min:g}")
     if f.max is not None:
         parts.append(f"{word}<= {f.max:g}")
     if f.choices:
         parts.append("one of " + ", ".join(f"`{c}`" for c in f.choices))
+    if f.pattern:
+        parts.append(f"matches `{f.pattern}`")
     if f.items:
-        parts.append(f"items: {f.items}")
+        parts.append(f"items: {f.items}" + (f" of length >= {f.item_min}" if f.item_min else ""))
     return "; ".join(parts)
 
 
@@ -44,7 +46,8 @@ def _field_row(f: Field) -> str:
 def render_call(s: Syscall) -> str:
     lines = [f"### `{s.name}`", "", s.doc, ""]
     lines.append(f"Token required: {'yes' if s.needs_token else 'no (a token, if sent, must be valid)'}."
-                 + (" Streaming: yes (see Streaming)." if s.is_streaming else ""))
+                 + (" Streaming: yes (see [Stream messages](#stream-messages); needs a DEALER socket)."
+                    if s.is_streaming else ""))
     lines.append("")
     if s.args:
         lines += ["| field | type | required | bounds | meaning |", "|---|---|---|---|---|"]
@@ -54,10 +57,10 @@ def render_call(s: Syscall) -> str:
     lines += ["", f"Result: `{s.result}`", ""]
     errors = ", ".join(f"`{e}`" for e in s.errors) or "none beyond the common ones"
     lines += [f"Errors: {errors}.", ""]
-    request = {"v": 1, "id": 7, "call": s.name, "args": s.example_args}
+    request = {"v": PROTOCOL_VERSION, "id": 7, "call": s.name, "args": s.example_args}
     if s.needs_token:
         request["token"] = "9f2c..."
-    reply = {"v": 1, "id": 7, "ok": True, "result": s.example_result}
+    reply = {"v": PROTOCOL_VERSION, "id": 7, "ok": True, "result": s.example_result}
     lines += ["Example:", "```json", json.dumps(request), json.dumps(reply), "```", ""]
     return "\n".join(lines)
 
@@ -92,7 +95,8 @@ ERROR_DOCS = {
     ErrorCode.CANCELLED: "the request was cancelled (llm.cancel, or its agent exited)",
     ErrorCode.UNAVAILABLE: "the service cannot serve now (kernel shutting down)",
     ErrorCode.SNAPSHOT_INVALID: "a snapshot failed its checksum or fingerprint check on restore",
-    ErrorCode.WORKER_FAILED: "the worker process running the request died",
+    ErrorCode.WORKER_FAILED: "the worker process running the request died (no longer sent: its requests replay on another worker)",
+    ErrorCode.REPLAY_DIVERGED: "a request replayed after its worker died produced tokens other than those it had already produced (never silently)",
     ErrorCode.INTERNAL: "a kernel bug; the kernel logged it and keeps serving",
 }
 

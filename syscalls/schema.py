@@ -6,6 +6,7 @@ Pure module: no I/O. Validation errors always name the offending field.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,9 @@ class Field:
     max: float | None = None
     choices: tuple[Any, ...] | None = None
     items: str | None = None  # element type for lists
+    item_min: int | None = None  # lists of str: each item's minimum length
+    pattern: str | None = None  # str: a regular expression the whole value must match
+    is_min_exclusive: bool = False  # numbers: value must be > min (not >=)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,8 @@ def _check_bounds(f: Field, value: Any) -> None:
     what = "value" if is_number else "length"
     if measure is None:
         return
+    if f.min is not None and f.is_min_exclusive and measure <= f.min:
+        raise SyscallError(ErrorCode.INVALID_ARGUMENT, f"field '{f.name}': {what} {measure} must be > {f.min}")
     if f.min is not None and measure < f.min:
         raise SyscallError(ErrorCode.INVALID_ARGUMENT, f"field '{f.name}': {what} {measure} < min {f.min}")
     if f.max is not None and measure > f.max:
@@ -100,17 +106,29 @@ def check_field(f: Field, value: Any) -> Any:
             ErrorCode.INVALID_ARGUMENT, f"field '{f.name}': {value!r} not one of {list(f.choices)}"
         )
     _check_bounds(f, value)
+    if f.pattern is not None and isinstance(value, str) and re.fullmatch(f.pattern, value) is None:
+        raise SyscallError(
+            ErrorCode.INVALID_ARGUMENT, f"field '{f.name}': {value[:64]!r} does not match {f.pattern}"
+        )
     if f.items is not None and isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            if not _type_ok(item, f.items):
-                raise SyscallError(
-                    ErrorCode.INVALID_ARGUMENT,
-                    f"field '{f.name}[{i}]': expected {f.items}, got {type(item).__name__}",
-                )
+        _check_items(f, value)
         value = list(value)
     if "float" in f.type.split("|") and isinstance(value, int):
         value = float(value)
     return value
+
+
+def _check_items(f: Field, value: list | tuple) -> None:
+    for i, item in enumerate(value):
+        if not _type_ok(item, f.items or "any"):
+            raise SyscallError(
+                ErrorCode.INVALID_ARGUMENT,
+                f"field '{f.name}[{i}]': expected {f.items}, got {type(item).__name__}",
+            )
+        if f.item_min is not None and len(item) < f.item_min:
+            raise SyscallError(
+                ErrorCode.INVALID_ARGUMENT, f"field '{f.name}[{i}]': length {len(item)} < min {f.item_min}"
+            )
 
 
 def validate_args(call: Syscall, args: Any) -> dict:

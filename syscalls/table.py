@@ -7,7 +7,7 @@ from syscalls.decl_proc import PROC
 from syscalls.decl_services import ACCESS, MEM, STORAGE, TOOL
 from syscalls.schema import Syscall
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # docs/protocol.md section 8: changelog
 
 SYSCALLS: dict[str, Syscall] = {s.name: s for s in (*PROC, *LLM, *MEM, *STORAGE, *TOOL, *ACCESS)}
 

@@ -21,16 +21,21 @@ def _one_type(f: Field, t: str) -> st.SearchStrategy:
     if t == "int":
         return st.integers(int(lo) if lo is not None else -(2**31), int(hi) if hi is not None else 2**31)
     if t == "float":
-        return st.floats(lo if lo is not None else -1e6, hi if hi is not None else 1e6, allow_nan=False)
+        return st.floats(lo if lo is not None else -1e6, hi if hi is not None else 1e6, allow_nan=False,
+                         exclude_min=f.is_min_exclusive)
     if t == "bool":
         return st.booleans()
     size = {"min_size": int(lo or 0), "max_size": int(min(hi, 24)) if hi is not None else 24}
+    if t == "str" and f.pattern is not None:
+        regex = st.from_regex(f.pattern, fullmatch=True)
+        return regex.filter(lambda s: size["min_size"] <= len(s) <= size["max_size"])
     if t == "str":
         return st.text(**size)
     if t == "bytes":
         return st.binary(**size)
     if t == "list":
-        item = {"str": st.text(max_size=8), "int": st.integers(0, 255)}.get(f.items or "", st.integers(0, 255))
+        text = st.text(min_size=f.item_min or 0, max_size=max(8, f.item_min or 0))
+        item = {"str": text, "int": st.integers(0, 255)}.get(f.items or "", st.integers(0, 255))
         return st.lists(item, min_size=max(size["min_size"], 0), max_size=min(size["max_size"], 8))
     if t == "map":
         return st.dictionaries(st.text(max_size=8), SCALARS, max_size=int(min(hi or 4, 4)))

@@ -17,3 +17,9 @@ def llm_cancel(ctx: CallContext, args: dict) -> dict:
 def llm_snapshots(ctx: CallContext, args: dict) -> dict:
     owner = ctx.kernel.services.access.check(ctx.caller, args["owner"], "snapshots", "read", ctx.call.name)
     return {"snapshots": ctx.kernel.llm.snapshots(owner)}
+
+
+def llm_info(ctx: CallContext, args: dict) -> dict:
+    from kernel.llm.info import model_info
+
+    return model_info(ctx.kernel.llm)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from syscalls.codec import pack, unpack
 from syscalls.errors import ErrorCode
-from syscalls.table import SYSCALLS
+from syscalls.table import PROTOCOL_VERSION, SYSCALLS
 from tests.strategies import VALUES, valid_args
 
 CODES = {c.value for c in ErrorCode}
@@ -39,7 +39,7 @@ GARBAGE = st.one_of(
     VALUES.map(lambda v: [pack(v)]),
     envelopes().map(lambda m: [pack(m)]),
     st.lists(st.binary(max_size=30), min_size=2, max_size=5),
-    st.integers(MAX_MESSAGE_BYTES + 1, MAX_MESSAGE_BYTES * 2).map(lambda n: [pack({"v": 1, "id": 1, "call": "proc.ping", "args": {"payload": "x" * n}})]),
+    st.integers(MAX_MESSAGE_BYTES + 1, MAX_MESSAGE_BYTES * 2).map(lambda n: [pack({"v": PROTOCOL_VERSION, "id": 1, "call": "proc.ping", "args": {"payload": "x" * n}})]),
 )
 
 
@@ -79,7 +79,7 @@ def test_garbage_gets_error_replies_and_others_proceed(raw, bystander, frames):
     assert raw.poll(10_000), f"no reply to {frames!r:.200}"
     reply_frames = raw.recv_multipart()
     reply = unpack(reply_frames[-1])
-    assert isinstance(reply, dict) and reply["v"] == 1
+    assert isinstance(reply, dict) and reply["v"] == PROTOCOL_VERSION
     if reply["ok"]:
         assert is_request_valid(frames), f"garbage accepted: {frames!r:.200}"
     else:
@@ -90,11 +90,11 @@ def test_garbage_gets_error_replies_and_others_proceed(raw, bystander, frames):
 
 
 def test_error_reply_echoes_the_request_id(raw):
-    raw.send(pack({"v": 1, "id": "abc", "call": "no.such", "args": {}}))
+    raw.send(pack({"v": PROTOCOL_VERSION, "id": "abc", "call": "no.such", "args": {}}))
     assert raw.poll(5000)
     reply = unpack(raw.recv())
     assert reply["id"] == "abc" and reply["error"]["code"] == "UNKNOWN_CALL"
-    raw.send(pack({"v": 1, "id": 9, "call": "mem.get", "args": {"key": 1}, "token": "t"}))
+    raw.send(pack({"v": PROTOCOL_VERSION, "id": 9, "call": "mem.get", "args": {"key": 1}, "token": "t"}))
     assert raw.poll(5000)
     assert unpack(raw.recv())["error"]["code"] == "UNAUTHENTICATED"
 
@@ -104,7 +104,7 @@ def test_req_socket_framing_is_answered_in_kind(kernel):
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(kernel.address)
     try:
-        sock.send(pack({"v": 1, "id": 3, "call": "proc.ping", "args": {"payload": 7}}))
+        sock.send(pack({"v": PROTOCOL_VERSION, "id": 3, "call": "proc.ping", "args": {"payload": 7}}))
         assert sock.poll(5000)
         assert unpack(sock.recv())["result"]["payload"] == 7
     finally:

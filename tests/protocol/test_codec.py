@@ -10,7 +10,7 @@ from syscalls.codec import pack, unpack
 from syscalls.envelope import parse_request, reply_error, reply_ok, request, salvage_id, stream
 from syscalls.errors import ErrorCode, SyscallError
 from syscalls.schema import validate_args
-from syscalls.table import SYSCALLS
+from syscalls.table import PROTOCOL_VERSION, SYSCALLS
 from tests.strategies import VALUES, valid_args
 
 CALLS = sorted(SYSCALLS)
@@ -33,7 +33,7 @@ def test_request_round_trip_and_validation(call_args, req_id, token):
 
 @given(IDS, VALUES)
 def test_reply_round_trip(req_id, result):
-    assert unpack(pack(reply_ok(req_id, result))) == {"v": 1, "id": req_id, "ok": True, "result": result}
+    assert unpack(pack(reply_ok(req_id, result))) == {"v": PROTOCOL_VERSION, "id": req_id, "ok": True, "result": result}
 
 
 @given(st.one_of(st.none(), IDS), st.sampled_from(list(ErrorCode)), st.text(max_size=50))
@@ -46,7 +46,7 @@ def test_error_round_trip(req_id, code, message):
 @given(IDS, st.lists(st.integers(0, 2**31), max_size=10), st.text(max_size=30))
 def test_stream_round_trip(req_id, ids, text):
     chunk = {"request_id": "a/0", "token_ids": ids, "text": text}
-    assert unpack(pack(stream(req_id, chunk))) == {"v": 1, "id": req_id, "stream": chunk}
+    assert unpack(pack(stream(req_id, chunk))) == {"v": PROTOCOL_VERSION, "id": req_id, "stream": chunk}
 
 
 @given(st.binary(max_size=64))
@@ -66,7 +66,7 @@ def test_too_large():
 @pytest.mark.parametrize("mutate, code, needle", [
     (lambda m: m.pop("call"), ErrorCode.BAD_ENVELOPE, "'call' missing"),
     (lambda m: m.update(extra=1), ErrorCode.BAD_ENVELOPE, "'extra' unknown"),
-    (lambda m: m.update(v=2), ErrorCode.UNSUPPORTED_VERSION, "version 2"),
+    (lambda m: m.update(v=PROTOCOL_VERSION + 1), ErrorCode.UNSUPPORTED_VERSION, f"version {PROTOCOL_VERSION + 1}"),
     (lambda m: m.update(v="1"), ErrorCode.BAD_ENVELOPE, "'v'"),
     (lambda m: m.update(id=True), ErrorCode.BAD_ENVELOPE, "'id'"),
     (lambda m: m.update(id="x" * 129), ErrorCode.BAD_ENVELOPE, "'id'"),
