@@ -48,7 +48,7 @@ def resolve_program(kind: str) -> Callable[[AgentContext], dict]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise SystemExit(f"aiosim agent: no agent program '{kind}' ({exc}); see `aiosim agent list`") from None
+        raise SystemExit(f"aiosim agent: no agent program '{kind}' ({exc}); see `aiosim agent programs`") from None
     return getattr(module, func or "run")
 
 
@@ -71,7 +71,8 @@ def run_agent(args: argparse.Namespace) -> int:
     name = args.name or f"{kind}-{args.index}"
     started = time.monotonic()
     try:
-        client = Client(args.address, name=name, timeout_s=args.timeout_s, meta={"kind": kind, "index": args.index})
+        client = Client(args.address, name=name, timeout_s=args.timeout_s, meta={"kind": kind, "index": args.index},
+                        secret_file=args.secret_file)
     except KernelError as exc:
         print(f"aiosim agent {name}: cannot register at {args.address}: {exc}. Is `aiosim kernel` running there?",
               file=sys.stderr)
@@ -101,6 +102,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="program parameter (JSON value)")
     p.add_argument("--timeout-s", type=float, default=600.0, help="per-call reply timeout")
     p.add_argument("--result-file", help="write the agent's result as JSON here")
+    p.add_argument("--secret-file", help="the name's identity secret (default STATE/secrets/NAME.secret for an "
+                   "ipc://STATE/kernel.sock address); created, mode 0600, on the name's first registration")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,10 +19,12 @@ import itertools
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import zmq
 
+from agents import keyring
 from syscalls.codec import pack, unpack
 from syscalls.envelope import request
 from syscalls.schema import Syscall
@@ -70,7 +72,12 @@ class Client:
     """A connection to the kernel. Not thread-safe: use one Client per thread."""
 
     def __init__(self, address: str, name: str | None = None, *, token: str | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S, meta: dict | None = None):
+                 timeout_s: float = DEFAULT_TIMEOUT_S, meta: dict | None = None, secret: str | None = None,
+                 secret_file: str | Path | None | bool = None):
+        """Connect; with `name` (and no `token`), register. The name's identity secret is `secret`,
+        else the one kept for it (see agents.keyring: `secret_file`, by default
+        <state dir>/secrets/<name>.secret for an ipc address; False: memory only); a new identity's
+        secret is kept there."""
         self.address = address
         self.timeout_s = timeout_s
         self._sock = zmq.Context.instance().socket(zmq.DEALER)  # one Context per process
@@ -83,11 +90,19 @@ class Client:
         self.agent_id: int | None = None
         if name is not None and token is None:
             try:
-                reply = self.call("proc.register", name=name, pid=os.getpid(), meta=meta)
+                self._register(name, meta, secret, secret_file)
             except BaseException:
                 self._sock.close(linger=0)
                 raise
-            self.token, self.agent_id = reply["token"], reply["agent_id"]
+
+    def _register(self, name: str, meta: dict | None, secret: str | None, secret_file: str | Path | None | bool) -> None:
+        path = keyring.default_secret_file(self.address, name) if secret_file in (None, True) else (
+            Path(secret_file) if secret_file else None)
+        secret = secret or keyring.load(self.address, name, path)
+        reply = self.call("proc.register", name=name, pid=os.getpid(), meta=meta, secret=secret)
+        if reply.get("secret"):
+            keyring.keep(self.address, name, reply["secret"], path)
+        self.token, self.agent_id = reply["token"], reply["agent_id"]
 
     # ---- generic calls ----
     def submit(self, call: str, _on_stream: Callable[[dict], None] | None = None, **args: Any) -> Pending:

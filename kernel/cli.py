@@ -10,6 +10,7 @@ from kernel.flags import add_kernel_flags, default_address
 EPILOG = """examples:
   aiosim kernel --state-dir state --scheduler rr --quantum 8
   aiosim agent run hello --address ipc://state/kernel.sock
+  aiosim agent add alice --state-dir state      # operator: a new identity; prints its secret last
   aiosim ps --address ipc://state/kernel.sock
   aiosim call --address ipc://state/kernel.sock proc.ping '{"payload": 1}'
   aiosim launch --agents math:2,narrative:1,rec:1 --scheduler rr --json out/run.json
@@ -33,7 +34,7 @@ def cmd_agent_run(args: argparse.Namespace) -> int:
     return run_agent(args)
 
 
-def cmd_agent_list(args: argparse.Namespace) -> int:
+def cmd_agent_programs(args: argparse.Namespace) -> int:
     import pkgutil
 
     import agents.examples as ex
@@ -76,7 +77,10 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
     run = a.add_parser("run", help="run one agent as its own process")
     add_arguments(run)
     run.set_defaults(func=cmd_agent_run)
-    a.add_parser("list", help="list example agent programs").set_defaults(func=cmd_agent_list)
+    a.add_parser("programs", help="list example agent programs").set_defaults(func=cmd_agent_programs)
+    from kernel.identity_cli import add_identity_parsers
+
+    add_identity_parsers(a)
 
     ps = sub.add_parser("ps", help="list registered agents")
     add_client_flags(ps)
@@ -88,6 +92,8 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
     add_client_flags(c)
     c.add_argument("--agent", default="cli", help="register under this name (ignored with --token)")
     c.add_argument("--token", help="reuse an existing agent's token instead of registering")
+    c.add_argument("--secret-file", help="the agent's identity secret file (default STATE/secrets/NAME.secret for an "
+                   "ipc://STATE/kernel.sock address); created, mode 0600, on the name's first registration")
     c.add_argument("--stream", action="store_true", help="print stream messages as they come")
     c.add_argument("syscall", metavar="CALL", help="e.g. proc.ping, llm.generate, mem.put")
     c.add_argument("json_args", metavar="JSON_ARGS", nargs="?", default="{}", help="arguments as a JSON object")

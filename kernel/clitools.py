@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from agents import keyring
 from agents.sdk import Client, KernelError
 
 
@@ -44,9 +46,11 @@ def call(args: argparse.Namespace) -> int:
         print("aiosim call: JSON_ARGS must be a JSON object, e.g. '{\"key\": \"x\"}'", file=sys.stderr)
         return 2
     needs_register = args.token is None and args.syscall not in ("proc.register", "proc.ping", "proc.ps", "sched.stats")
+    if args.syscall == "proc.register":
+        _fill_secret(args, call_args)
     try:
         client = Client(args.address, name=args.agent if needs_register else None, token=args.token,
-                        timeout_s=args.timeout_s)
+                        timeout_s=args.timeout_s, secret_file=args.secret_file)
     except KernelError as exc:
         return _connect_error(args, exc) if exc.code == "TIMEOUT" else _print_error(exc)
     on_stream = (lambda chunk: print(json.dumps({"stream": chunk}), flush=True)) if args.stream else None
@@ -58,8 +62,23 @@ def call(args: argparse.Namespace) -> int:
         return _print_error(exc)
     finally:
         client.close()  # deregisters only an agent this command registered itself
+    if args.syscall == "proc.register" and isinstance(result, dict) and result.get("secret"):
+        keyring.keep(args.address, call_args["name"], result["secret"], _secret_path(args, call_args["name"]))
     print(json.dumps({"ok": True, "result": result}, indent=2, default=_jsonable))
     return 0
+
+
+def _secret_path(args: argparse.Namespace, name: str) -> Path | None:
+    return Path(args.secret_file) if args.secret_file else keyring.default_secret_file(args.address, name)
+
+
+def _fill_secret(args: argparse.Namespace, call_args: dict) -> None:
+    """A raw proc.register presents the name's kept secret unless the caller gave one."""
+    name = call_args.get("name")
+    if isinstance(name, str) and "secret" not in call_args:
+        secret = keyring.load(args.address, name, _secret_path(args, name))
+        if secret is not None:
+            call_args["secret"] = secret
 
 
 def _print_error(exc: KernelError) -> int:

@@ -93,6 +93,15 @@ class Kernel:
                  rec.name, rec.agent_id, rec.pid, state, code, num_cancelled)
         return num_cancelled
 
+    def forget_identity(self, name: str) -> None:
+        """Delete an identity: retire its live agent, then drop everything keyed by the name."""
+        rec = self.procs.live_by_name(name)
+        if rec is not None:
+            self.retire_agent(rec, "killed", None)
+        self.services.forget(name)
+        (self.config.state_dir / "secrets" / f"{name}.secret").unlink(missing_ok=True)
+        log.info("identity %s removed", name)
+
     def reap_dead_agents(self) -> None:
         for rec in self.procs.find_dead():
             self.retire_agent(rec, "killed", None)

@@ -1,11 +1,14 @@
-"""The process table: registered agents, their tokens and liveness. Pure; no sockets.
+"""The process table: registered agents, their session tokens and liveness. Pure; no sockets.
 
-Owner: the kernel main thread. Invariant (check_integrity): every live record has exactly one
-token in the token index, live names are unique, and exited records hold no token.
+A token is '<agent_id>.<random hex>': the id finds the record, and the whole token is compared
+in constant time (hmac.compare_digest), so response times leak nothing of a live token.
+Owner: the kernel main thread. Invariant (check_integrity): live names are unique and each
+names one live record; only live records authenticate.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 import time
@@ -48,35 +51,42 @@ class AgentRecord:
 class ProcessTable:
     def __init__(self) -> None:
         self._records: dict[int, AgentRecord] = {}
-        self._by_token: dict[str, AgentRecord] = {}
         self._live_names: dict[str, AgentRecord] = {}
         self._next_id = 1
 
-    def register(self, name: str, pid: int | None, meta: dict | None) -> AgentRecord:
+    def check_free(self, name: str) -> None:
+        """ALREADY_EXISTS if a live agent holds the name."""
         if name in self._live_names:
             other = self._live_names[name]
             raise SyscallError(ErrorCode.ALREADY_EXISTS, f"agent name '{name}' is in use by agent {other.agent_id} (pid {other.pid})")
-        rec = AgentRecord(self._next_id, name, pid, secrets.token_hex(16), time.monotonic(), dict(meta or {}))
+
+    def register(self, name: str, pid: int | None, meta: dict | None) -> AgentRecord:
+        self.check_free(name)
+        token = f"{self._next_id}.{secrets.token_hex(16)}"
+        rec = AgentRecord(self._next_id, name, pid, token, time.monotonic(), dict(meta or {}))
         self._next_id += 1
         self._records[rec.agent_id] = rec
-        self._by_token[rec.token] = rec
         self._live_names[name] = rec
         return rec
 
     def authenticate(self, token: str | None) -> AgentRecord | None:
         """The live agent holding this token, or None."""
-        if token is None:
+        agent_id, dot, _ = (token or "").partition(".")
+        rec = self._records.get(int(agent_id)) if dot and agent_id.isdigit() else None
+        if rec is None or not rec.is_live:
             return None
-        return self._by_token.get(token)
+        return rec if hmac.compare_digest(rec.token.encode(), (token or "").encode()) else None
 
     def retire(self, rec: AgentRecord, state: str, code: int | None) -> bool:
         """Mark an agent exited/killed and invalidate its token. False if it was already gone."""
         if not rec.is_live:
             return False
         rec.state, rec.exit_code, rec.ended_s = state, code, time.monotonic()
-        self._by_token.pop(rec.token, None)
         self._live_names.pop(rec.name, None)
         return True
+
+    def live_by_name(self, name: str) -> AgentRecord | None:
+        return self._live_names.get(name)
 
     def is_live_name(self, name: str) -> bool:
         return name in self._live_names
@@ -93,11 +103,11 @@ class ProcessTable:
 
     def check_integrity(self) -> None:
         live = [r for r in self._records.values() if r.is_live]
-        assert len(live) == len(self._by_token) == len(self._live_names), "token/name index out of sync"
+        assert len(live) == len(self._live_names), "name index out of sync"
         for r in live:
-            assert self._by_token[r.token] is r and self._live_names[r.name] is r
+            assert self._live_names[r.name] is r and self.authenticate(r.token) is r
         for r in self._records.values():
-            assert r.is_live or r.token not in self._by_token, f"exited agent {r.agent_id} holds a token"
+            assert r.is_live or self.authenticate(r.token) is None, f"exited agent {r.agent_id} authenticates"
 
 
 def is_pid_alive(pid: int) -> bool:

@@ -11,16 +11,20 @@ NAME = Field("name", "str", "agent name, unique among live agents (letters, digi
 PROC = (
     Syscall(
         name="proc.register",
-        doc="Registers the caller as an agent (the handshake); returns its id and the secret token that every later call must carry.",
+        doc=("Registers the caller as an agent (the handshake); returns its id and the session token that every later "
+             "call must carry. The first registration of a name creates its identity and returns its secret, once; "
+             "later registrations of that name must present it."),
         args=(
             NAME,
             Field("pid", "int|nil", "OS process id of the agent (the kernel watches it and reaps the agent when it dies)", min=0),
             Field("meta", "map|nil", "free-form metadata shown by proc.ps", max=64),
+            Field("secret", "str|nil", "the name's identity secret (required once the name has an identity)", max=128),
         ),
-        result="{agent_id: int, token: str, protocol_version: int, kernel_pid: int, max_message_bytes: int}",
-        errors=("ALREADY_EXISTS",),
+        result=("{agent_id: int, token: str, secret: str|nil (the new identity's secret, only on the name's first "
+                "registration), protocol_version: int, kernel_pid: int, max_message_bytes: int}"),
+        errors=("ALREADY_EXISTS", "UNAUTHENTICATED"),
         example_args={"name": "math-0", "pid": 4242},
-        example_result={"agent_id": 1, "token": "9f2c...", "protocol_version": 2, "kernel_pid": 4100, "max_message_bytes": 1048576},
+        example_result={"agent_id": 1, "token": "1.9f2c...", "secret": "5be1...", "protocol_version": 2, "kernel_pid": 4100, "max_message_bytes": 1048576},
         needs_token=False,
     ),
     Syscall(
@@ -61,5 +65,36 @@ PROC = (
         example_args={},
         example_result={"policy": "rr", "config": {"quantum": 8}, "workers": [], "requests": [], "agents": {}},
         needs_token=False,
+    ),
+)
+
+IDENTITY = (
+    Syscall(
+        name="identity.add",
+        doc="Operator only: creates the identity of a name and returns its secret (the only time it is shown).",
+        args=(Field("name", "str", "agent name", required=True, min=1, max=MAX_NAME_LEN, pattern=NAME_PATTERN),),
+        result="{name: str, secret: str}",
+        errors=("ALREADY_EXISTS", "PERMISSION_DENIED"),
+        example_args={"name": "alice"},
+        example_result={"name": "alice", "secret": "5be1..."},
+    ),
+    Syscall(
+        name="identity.list",
+        doc="Operator only: lists identities (names, creation times, whether an agent runs under the name).",
+        args=(),
+        result="{identities: [{name, created, is_live}]}",
+        errors=("PERMISSION_DENIED",),
+        example_args={},
+        example_result={"identities": [{"name": "alice", "created": 1763730000.0, "is_live": False}]},
+    ),
+    Syscall(
+        name="identity.remove",
+        doc=("Operator only: deletes an identity and everything keyed by its name (its live agent is retired; its "
+             "storage, memory and every grant given or received are deleted), so a later owner of the name starts empty."),
+        args=(Field("name", "str", "agent name", required=True, min=1, max=MAX_NAME_LEN, pattern=NAME_PATTERN),),
+        result="{removed: bool}",
+        errors=("PERMISSION_DENIED",),
+        example_args={"name": "alice"},
+        example_result={"removed": True},
     ),
 )

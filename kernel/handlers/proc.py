@@ -6,14 +6,19 @@ import os
 import time
 
 from kernel.context import CallContext
+from syscalls.errors import SyscallError
 from syscalls.table import PROTOCOL_VERSION
 
 
 def proc_register(ctx: CallContext, args: dict) -> dict:
-    rec = ctx.kernel.procs.register(args["name"], args["pid"], args["meta"])
+    name = args["name"]
+    ctx.kernel.procs.check_free(name)
+    secret = admit_identity(ctx, name, args["secret"])
+    rec = ctx.kernel.procs.register(name, args["pid"], args["meta"])
     return {
         "agent_id": rec.agent_id,
         "token": rec.token,
+        "secret": secret,
         "protocol_version": PROTOCOL_VERSION,
         "kernel_pid": os.getpid(),
         "max_message_bytes": ctx.kernel.config.max_message_bytes,
@@ -39,3 +44,13 @@ def proc_ps(ctx: CallContext, args: dict) -> dict:
 
 def proc_ping(ctx: CallContext, args: dict) -> dict:
     return {"pong": True, "payload": args["payload"], "kernel_pid": os.getpid(), "time": time.time()}
+
+
+def admit_identity(ctx: CallContext, name: str, secret: str | None) -> str | None:
+    """A new name's identity is created (its secret returned); a known one needs its secret
+    (UNAUTHENTICATED otherwise, audited as bad_secret with the peer; the secret is never logged)."""
+    try:
+        return ctx.kernel.services.identities.admit(name, secret)
+    except SyscallError as err:
+        ctx.kernel.services.audit.record("bad_secret", agent=name, detail=f"proc.register: {err.message}")
+        raise

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from kernel.config import KernelConfig
 from kernel.loop import EventLoop
 from kernel.services import audit as audit_mod
+from kernel.services import identity as identity_mod
 from kernel.services import storage as storage_mod
 from kernel.services.access import AccessManager
 from kernel.services.audit import AuditLog
+from kernel.services.identity import IdentityManager
 from kernel.services.lmdb_store import LmdbStore
 from kernel.services.memory import MemoryManager
 from kernel.services.storage import StorageManager
@@ -23,6 +25,7 @@ from kernel.services.tools.registry import ToolRegistry
 
 STORAGE_DIR = "storage.lmdb"
 AUDIT_DIR = "audit.lmdb"
+IDENTITY_DIR = "identity.lmdb"
 
 
 @dataclass(slots=True)
@@ -38,6 +41,7 @@ class Services:
     tools: ToolManager
     access: AccessManager
     audit: AuditLog
+    identities: IdentityManager
     _stores: tuple[LmdbStore, ...] = ()
 
     def on_agent_exit(self, name: str) -> None:
@@ -45,6 +49,15 @@ class Services:
         Its storage and the grants naming it persist (names are identities)."""
         self.memory.free(name)
         self.tools.pool.cancel(name)
+
+    def forget(self, name: str) -> None:
+        """Delete an identity and everything keyed by its name: grants given and received,
+        storage, memory. Its live agent must have been retired first (Kernel.forget_identity)."""
+        self.identities.remove(name)
+        num_grants = self.access.forget(name)
+        self.storage.drop_owner(name)
+        self.memory.free(name)
+        self.audit.record("identity", agent=name, detail=f"removed ({num_grants} grants)")
 
     def check_integrity(self) -> None:
         self.memory.check_integrity()
@@ -65,6 +78,7 @@ def open_services(config: KernelConfig, loop: EventLoop) -> Services:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     storage_store = LmdbStore(config.state_dir / STORAGE_DIR, storage_mod.DB_NAMES)
     audit_store = LmdbStore(config.state_dir / AUDIT_DIR, audit_mod.DB_NAMES)
+    identity_store = LmdbStore(config.state_dir / IDENTITY_DIR, identity_mod.DB_NAMES)
     storage = StorageManager(storage_store)
     storage.drop_stash()  # evicted memory of a previous kernel run belongs to dead agents
     audit = AuditLog(audit_store)
@@ -76,7 +90,8 @@ def open_services(config: KernelConfig, loop: EventLoop) -> Services:
         memory=MemoryManager(config.mem_quota_bytes, storage),
         storage=storage,
         tools=ToolManager(registry, pool),
-        access=AccessManager(audit),
+        access=AccessManager(audit, identity_store),
         audit=audit,
-        _stores=(storage_store, audit_store),
+        identities=IdentityManager(identity_store),
+        _stores=(storage_store, audit_store, identity_store),
     )

@@ -18,7 +18,7 @@ from typing import Protocol
 from syscalls.codec import pack, unpack
 
 DB_NAMES = ("events",)
-EVENTS = ("grant", "revoke", "deny", "bad_token")
+EVENTS = ("grant", "revoke", "deny", "bad_token", "bad_secret", "identity")
 
 
 class AppendStore(Protocol):

@@ -122,6 +122,14 @@ class StorageManager:
             self.store.write([("memstash", raw, None) for raw, _ in rows])
         return len(rows)
 
+    def drop_owner(self, owner: str) -> int:
+        """Delete every version, index entry and stash of one owner (its identity was deleted)."""
+        prefix = keys.namespace(owner)
+        ops = [(db, raw, None) for db in DB_NAMES for raw, _ in self.store.scan(db, prefix)]
+        if ops:
+            self.store.write(ops)
+        return len(ops)
+
     def stash_size(self, owner: str) -> int:
         return len(self.store.scan("memstash", keys.namespace(owner)))
 

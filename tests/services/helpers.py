@@ -25,6 +25,23 @@ def short_state_dir() -> Path:
 
 
 @dataclass
+class LLMStandIn:
+    """The LLM service as llm.cancel / llm.snapshots reach it after their access check: records
+    whose requests were cancelled or listed (the service itself is tested with real workers)."""
+
+    cancelled: list[tuple[str, str]] = field(default_factory=list)
+    listed: list[str] = field(default_factory=list)
+
+    def cancel(self, owner: str, label: str) -> bool:
+        self.cancelled.append((owner, label))
+        return True
+
+    def snapshots(self, owner: str) -> list[dict]:
+        self.listed.append(owner)
+        return []
+
+
+@dataclass
 class Harness:
     config: KernelConfig
     loop: EventLoop
@@ -32,11 +49,14 @@ class Harness:
     sent: list[dict] = field(default_factory=list)
     operator: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="operator"))
     stopped: set[str] = field(default_factory=set)  # agent names not running (default: all run)
+    llm: LLMStandIn = field(default_factory=lambda: LLMStandIn())
 
     def ctx(self, caller: str, call: str) -> CallContext:
         """Caller "operator" is the kernel's operator record (sees the whole audit log)."""
-        procs = SimpleNamespace(is_live_name=lambda name: name not in self.stopped)
-        kernel = SimpleNamespace(services=self.services, config=self.config, operator=self.operator, procs=procs)
+        procs = SimpleNamespace(is_live_name=lambda name: name not in self.stopped, check_free=lambda name: None,
+                                register=lambda name, pid, meta: SimpleNamespace(agent_id=1, token=f"1.{name}"))
+        kernel = SimpleNamespace(services=self.services, config=self.config, operator=self.operator, procs=procs,
+                                 forget_identity=self.services.forget, llm=self.llm)
         agent = self.operator if caller == "operator" else SimpleNamespace(name=caller)
         return CallContext(kernel, SYSCALLS[call], agent, len(self.sent), self.sent.append)
 

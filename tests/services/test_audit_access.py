@@ -90,10 +90,9 @@ def test_audit_limit_since_and_persistence(harness):
     assert all(e["time"] >= since for e in harness.call("a", "audit.query", since=since)["events"])
     harness.reopen()
     assert len(harness.call("a", "audit.query", limit=100)["events"]) == 5
-    assert harness.call("a", "access.list") == {
-        "given": [],
-        "received": [],
-    }  # grants: kernel lifetime
-    harness.call("a", "access.grant", grantee="g0", resource="memory")
+    given = harness.call("a", "access.list")["given"]  # grants are stored with the identities
+    assert [(g["grant_id"], g["grantee"]) for g in given] == [(i + 1, f"g{i}") for i in range(5)]
+    assert harness.call("a", "access.grant", grantee="g0", resource="memory") == {"grant_id": 1}
+    harness.call("a", "access.grant", grantee="g5", resource="memory")
     assert harness.call("a", "audit.query", limit=1)["events"][0]["seq"] == 6
     harness.services.check_integrity()

@@ -1,10 +1,14 @@
-"""A hypothesis state machine: several agents doing random memory, storage and grant/revoke
-operations through the real handlers and managers (real LMDB in a temp dir).
+"""A hypothesis state machine: several agents doing random memory, storage, snapshot-cancel and
+grant/revoke operations through the real handlers and managers (real LMDB in a temp dir), across
+kernel restarts (services reopened on the same state dir), registrations with right, missing and
+wrong secrets, and identity deletion followed by reuse of the name by a new identity.
 
-Model: the live grants, each agent's memory and each key's version history. Invariants: a
-call succeeds exactly when the model allows it (no read or change of another agent's data
-without a live grant), the data matches the model, every denial is audited, quotas hold and
-every manager's check_integrity() passes."""
+Model: the identities' secrets, the live grants, each agent's memory and each key's version
+history. Invariants: a call succeeds exactly when the model allows it (no read, change, cancel
+or listing of another agent's things without a live grant; a deleted identity's data and grants
+are gone for the name's next owner), the data matches the model, every denial and every bad
+secret is audited, audit.query shows an agent only events naming it, quotas hold and every
+manager's check_integrity() passes."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ keys = st.sampled_from(("k0", "k1", "k2", "k3"))
 values = st.one_of(
     st.integers(-1000, 1000), st.text(max_size=16), st.lists(st.integers(0, 9), max_size=4)
 )
-resources = st.sampled_from(("memory", "storage"))
+resources = st.sampled_from(("memory", "storage", "snapshots"))
 modes = st.sampled_from(("read", "write", "readwrite"))
 DENIED = object()
 TOMBSTONE = object()
@@ -40,6 +44,10 @@ class ServicesMachine(RuleBasedStateMachine):
         self.memory: dict[str, dict[str, Any]] = {a: {} for a in AGENTS}
         self.versions: dict[tuple[str, str], list[Any]] = {}
         self.num_denials = 0
+        self.secrets: dict[str, str] = {}
+        self.num_bad_secrets = 0
+        for agent in AGENTS:  # every name that acts has an identity, as in the kernel
+            self.register(agent, "none")
 
     def teardown(self) -> None:
         self.h.close()
@@ -210,6 +218,72 @@ class ServicesMachine(RuleBasedStateMachine):
         self.h.services.on_agent_exit(agent)
         self.memory[agent] = {}
 
+    # ---- snapshots (the LLM service's owner-scoped calls) -----------------------------------
+    @rule(caller=agents, owner=owners)
+    def llm_cancel(self, caller, owner):
+        before = list(self.h.llm.cancelled)
+        result = self.run(caller, owner, "snapshots", "write", "llm.cancel", request_id="r1")
+        expected = before if result is DENIED else [*before, (owner or caller, "r1")]
+        assert self.h.llm.cancelled == expected
+
+    @rule(caller=agents, owner=owners)
+    def llm_snapshots(self, caller, owner):
+        before = list(self.h.llm.listed)
+        result = self.run(caller, owner, "snapshots", "read", "llm.snapshots")
+        assert self.h.llm.listed == (before if result is DENIED else [*before, owner or caller])
+
+    # ---- identities and restarts ---------------------------------------------------------
+    @rule(agent=agents, how=st.sampled_from(("kept", "none", "wrong")))
+    def register(self, agent, how):
+        secret = {"kept": self.secrets.get(agent), "none": None, "wrong": "0" * 64}[how]
+        try:
+            result = self.h.call(agent, "proc.register", name=agent, secret=secret)
+        except SyscallError as err:
+            assert err.code == ErrorCode.UNAUTHENTICATED and agent in self.secrets and how != "kept", err
+            self.num_bad_secrets += 1
+            return
+        assert agent not in self.secrets or how == "kept", f"{agent} registered without its secret"
+        assert (result["secret"] is None) == (agent in self.secrets)
+        self.secrets.setdefault(agent, result["secret"])
+
+    @rule(agent=agents)
+    def delete_identity_and_reuse_name(self, agent):
+        assert self.h.call("operator", "identity.remove", name=agent) == {"removed": True}
+        self.grants = {g for g in self.grants if agent not in g[:2]}
+        self.memory[agent] = {}
+        self.versions = {k: v for k, v in self.versions.items() if k[0] != agent}
+        old = self.secrets.pop(agent)
+        self.register(agent, "kept")  # a new owner of the name: a new identity
+        assert self.secrets[agent] != old
+        try:
+            self.h.call(agent, "proc.register", name=agent, secret=old)
+        except SyscallError as err:
+            assert err.code == ErrorCode.UNAUTHENTICATED, err
+            self.num_bad_secrets += 1
+            return
+        raise AssertionError("the deleted identity's secret still registers")
+
+    @rule(caller=agents, name=agents)
+    def only_the_operator_manages_identities(self, caller, name):
+        for call, args in (("identity.remove", {"name": name}), ("identity.list", {}), ("identity.add", {"name": "z"})):
+            try:
+                self.h.call(caller, call, **args)
+            except SyscallError as err:
+                assert err.code == ErrorCode.PERMISSION_DENIED, err
+                self.num_denials += 1
+                continue
+            raise AssertionError(f"{caller} managed identities")
+
+    @rule()
+    def restart(self):
+        self.h.reopen()
+        self.memory = {a: {} for a in AGENTS}  # memory does not survive; storage, grants, identities do
+
+    @rule(caller=agents)
+    def audit_shows_only_own_events(self, caller):
+        events = self.h.call(caller, "audit.query", limit=1000)["events"]
+        assert all(caller in (e["agent"], e["target"]) for e in events)
+
     # ---- invariants ----------------------------------------------------------------------
     @invariant()
     def integrity_holds(self):
@@ -219,6 +293,7 @@ class ServicesMachine(RuleBasedStateMachine):
     def every_denial_is_audited(self):
         rows = self.h.services.audit.store.scan("events")
         assert sum(1 for _, data in rows if unpack(data)[1] == "deny") == self.num_denials
+        assert sum(1 for _, data in rows if unpack(data)[1] == "bad_secret") == self.num_bad_secrets
 
     @invariant()
     def grants_match_the_model(self):
