@@ -72,7 +72,7 @@ def run_agent(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         client = Client(args.address, name=name, timeout_s=args.timeout_s, meta={"kind": kind, "index": args.index},
-                        secret_file=args.secret_file)
+                        secret_file=args.secret_file, server_key=args.server_key, client_keys=args.client_keys)
     except KernelError as exc:
         print(f"aiosim agent {name}: cannot register at {args.address}: {exc}. Is `aiosim kernel` running there?",
               file=sys.stderr)
@@ -102,6 +102,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="program parameter (JSON value)")
     p.add_argument("--timeout-s", type=float, default=600.0, help="per-call reply timeout")
     p.add_argument("--result-file", help="write the agent's result as JSON here")
+    p.add_argument("--server-key", help="tcp:// only: the kernel's CURVE public key or a file with it (default $AIOSIM_SERVER_KEY)")
+    p.add_argument("--client-keys", help="tcp:// only: this agent's key pair file from `aiosim keygen` (default $AIOSIM_CLIENT_KEYS)")
     p.add_argument("--secret-file", help="the name's identity secret (default STATE/secrets/NAME.secret for an "
                    "ipc://STATE/kernel.sock address); created, mode 0600, on the name's first registration")
 

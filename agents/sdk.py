@@ -24,7 +24,7 @@ from typing import Any
 
 import zmq
 
-from agents import keyring
+from agents import curve, keyring
 from syscalls.codec import pack, unpack
 from syscalls.envelope import request
 from syscalls.schema import Syscall
@@ -73,15 +73,23 @@ class Client:
 
     def __init__(self, address: str, name: str | None = None, *, token: str | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, meta: dict | None = None, secret: str | None = None,
-                 secret_file: str | Path | None | bool = None):
+                 secret_file: str | Path | None | bool = None, server_key: curve.ServerKey = None,
+                 client_keys: curve.ClientKeys = None):
         """Connect; with `name` (and no `token`), register. The name's identity secret is `secret`,
         else the one kept for it (see agents.keyring: `secret_file`, by default
         <state dir>/secrets/<name>.secret for an ipc address; False: memory only); a new identity's
-        secret is kept there."""
+        secret is kept there. On tcp:// the connection is CURVE-encrypted: `server_key` is the
+        kernel's public key (default $AIOSIM_SERVER_KEY), `client_keys` this client's pair (default
+        $AIOSIM_CLIENT_KEYS, else a fresh one); see agents.curve."""
         self.address = address
         self.timeout_s = timeout_s
         self._sock = zmq.Context.instance().socket(zmq.DEALER)  # one Context per process
         self._sock.setsockopt(zmq.LINGER, 0)
+        try:
+            curve.secure(self._sock, address, server_key, client_keys)
+        except BaseException:
+            self._sock.close(linger=0)
+            raise
         self._sock.connect(address)
         self._ids = itertools.count(1)
         self._pending: dict[int, Pending] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from kernel.flags import add_kernel_flags, default_address
 
@@ -18,7 +19,7 @@ EPILOG = """examples:
 """
 
 
-LIGHT_COMMANDS = ("kernel", "agent", "ps", "call")
+LIGHT_COMMANDS = ("kernel", "agent", "ps", "call", "keygen")
 
 
 def cmd_kernel(args: argparse.Namespace) -> int:
@@ -59,6 +60,23 @@ def cmd_call(args: argparse.Namespace) -> int:
 def add_client_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None, help="kernel address (default ipc://./state/kernel.sock or $AIOSIM_ADDRESS)")
     p.add_argument("--timeout-s", type=float, default=30.0, help="reply timeout")
+    add_curve_flags(p)
+
+
+def add_curve_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--server-key", default=None, help="tcp:// only: the kernel's CURVE public key, or a file with it "
+                   "(STATE/curve/kernel.key; default $AIOSIM_SERVER_KEY)")
+    p.add_argument("--client-keys", default=None, help="tcp:// only: this client's key pair file from `aiosim keygen` "
+                   "(needed when the kernel has --curve-allow; default $AIOSIM_CLIENT_KEYS, else a fresh pair)")
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from agents.curve import write_client_keys
+
+    public = write_client_keys(args.file)
+    print(f"client key pair written to {args.file} (mode 0600); add its public key to the kernel's --curve-allow file:")
+    print(f"public key: {public.decode()}")
+    return 0
 
 
 def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
@@ -99,6 +117,10 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
     c.add_argument("json_args", metavar="JSON_ARGS", nargs="?", default="{}", help="arguments as a JSON object")
     c.set_defaults(func=cmd_call)
 
+    kg = sub.add_parser("keygen", help="write a CURVE client key pair file (for kernels on tcp:// with --curve-allow)")
+    kg.add_argument("file", type=Path, help="where to write the key pair (mode 0600)")
+    kg.set_defaults(func=cmd_keygen)
+
     if is_light:
         return p
     _add_module(sub, "agents.launch.cli")
@@ -127,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except ValueError as exc:
+        from agents.curve import MissingServerKey
+
+        if not isinstance(exc, MissingServerKey):
+            raise
+        print(f"aiosim: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

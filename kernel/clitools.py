@@ -18,7 +18,7 @@ def _connect_error(args: argparse.Namespace, exc: KernelError) -> int:
 
 
 def ps(args: argparse.Namespace) -> int:
-    client = Client(args.address, timeout_s=args.timeout_s)
+    client = Client(args.address, timeout_s=args.timeout_s, server_key=args.server_key, client_keys=args.client_keys)
     try:
         agents = client.proc_ps(all=args.all)["agents"]
     except KernelError as exc:
@@ -50,7 +50,8 @@ def call(args: argparse.Namespace) -> int:
         _fill_secret(args, call_args)
     try:
         client = Client(args.address, name=args.agent if needs_register else None, token=args.token,
-                        timeout_s=args.timeout_s, secret_file=args.secret_file)
+                        timeout_s=args.timeout_s, secret_file=args.secret_file, server_key=args.server_key,
+                        client_keys=args.client_keys)
     except KernelError as exc:
         return _connect_error(args, exc) if exc.code == "TIMEOUT" else _print_error(exc)
     on_stream = (lambda chunk: print(json.dumps({"stream": chunk}), flush=True)) if args.stream else None

@@ -14,6 +14,7 @@ class KernelConfig:
     state_dir: Path
     address: str = ""  # default: ipc://STATE/kernel.sock
     max_message_bytes: int = 1 << 20
+    curve_allow: Path | None = None  # tcp:// only: file of allowed client CURVE public keys
     log_level: str = "INFO"
     debug: bool = False  # run check_integrity() whenever the kernel goes idle
     # workers / model

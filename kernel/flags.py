@@ -32,6 +32,9 @@ def add_kernel_flags(p: argparse.ArgumentParser, with_address: bool = True) -> N
     g = p.add_argument_group("kernel")
     if with_address:
         g.add_argument("--address", default="", help="ROUTER address for agents (default ipc://STATE_DIR/kernel.sock; tcp://127.0.0.1:PORT accepted)")
+    g.add_argument("--curve-allow", type=Path, default=None,
+                   help="tcp:// only (always CURVE-encrypted, kernel keys in STATE_DIR/curve/): admit only the client "
+                        "public keys in this file (one Z85 key per line); default: any client knowing the kernel's key")
     g.add_argument("--state-dir", type=Path, default=None, help="directory for sockets, logs, LMDB (default ./state or $AIOSIM_STATE)")
     g.add_argument("--max-message-bytes", type=parse_bytes, default=1 << 20, help="largest accepted message (default 1M)")
     g.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -65,6 +68,7 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
     state_dir = args.state_dir or default_state_dir()
     return KernelConfig(
         state_dir=state_dir, address=getattr(args, "address", "") or "", max_message_bytes=args.max_message_bytes,
+        curve_allow=getattr(args, "curve_allow", None),
         log_level=args.log_level, debug=args.debug, model=args.model, num_workers=args.workers,
         worker_threads=args.worker_threads, on_invalid_snapshot=args.on_invalid_snapshot,
         scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
@@ -83,7 +87,7 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
             "--workers", str(args.workers), "--worker-threads", str(args.worker_threads),
             "--scheduler", args.scheduler, "--quantum", str(args.quantum), "--max-batch", str(args.max_batch),
             "--preempt", args.preempt, "--log-level", getattr(args, "log_level", "INFO")]
-    optional = {"--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
+    optional = {"--curve-allow": "curve_allow", "--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
                 "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
                 "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps"}
     for flag, attr in optional.items():

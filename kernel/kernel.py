@@ -12,6 +12,7 @@ import os
 import zmq
 
 from kernel.config import KernelConfig
+from kernel.curve import ZapHandler, is_tcp, make_server, read_allow_list
 from kernel.dispatch import Dispatcher
 from kernel.llm.service import LLMService
 from kernel.loop import EventLoop, drain
@@ -36,6 +37,7 @@ class Kernel:
         self.services = open_services(config, self.loop)
         self.llm = LLMService(self)
         self.dispatch = Dispatcher(self)
+        self.zap: ZapHandler | None = None
         self.sock = self._bind_agent_socket()
         self.loop.add_reader(self.sock, lambda s: drain(s, self._on_frames))
         self.loop.call_every(config.agent_reap_interval_s, self.reap_dead_agents)
@@ -58,8 +60,21 @@ class Kernel:
         sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes * HARD_LIMIT_FACTOR)
         sock.setsockopt(zmq.SNDHWM, 100_000)
+        if is_tcp(self.config.address):
+            self._secure(sock)
         sock.bind(self.config.address)
+        if self.config.address.startswith("ipc://"):  # only the kernel's user may connect (protocol section 1)
+            os.chmod(self.config.address.removeprefix("ipc://"), 0o600)
         return sock
+
+    def _secure(self, sock: zmq.Socket) -> None:
+        """tcp:// is encrypted with CURVE; an allow-list admits only the listed client keys."""
+        public = make_server(sock, self.config.state_dir)
+        if self.config.curve_allow is not None:
+            self.zap = ZapHandler(self.loop.ctx, read_allow_list(self.config.curve_allow))
+            self.loop.add_reader(self.zap.sock, self.zap.on_readable)
+        log.info("CURVE on %s: public key %s (in %s/curve/kernel.key)%s", self.config.address, public.decode(),
+                 self.config.state_dir, "; allow-list " + str(self.config.curve_allow) if self.zap else "")
 
     # ---- agent socket ----
     def _on_frames(self, frames: list[bytes]) -> None:
@@ -126,4 +141,7 @@ class Kernel:
         self.services.close()
         self.loop.remove_reader(self.sock)
         self.sock.close(linger=0)
+        if self.zap is not None:
+            self.loop.remove_reader(self.zap.sock)
+            self.zap.close()
         self.loop.close()
