@@ -64,6 +64,15 @@ def test_launch_leaves_nothing_behind(rr_run):
     assert not list(state.glob("*.sock")), list(state.iterdir())
 
 
+def test_launch_keeps_each_agents_identity_secret(rr_run):
+    _, rep, state = rr_run
+    for a in rep["agents"]:
+        secret_file = state / "secrets" / f"{a['name']}.secret"
+        assert re.fullmatch(r"[0-9a-f]{64}\n", secret_file.read_text())
+        assert oct(secret_file.stat().st_mode & 0o777) == "0o600"
+    assert oct((state / "secrets").stat().st_mode & 0o777) == "0o700"
+
+
 @pytest.fixture(scope="module")
 def fifo_run(tmp_path_factory):
     return launch(tmp_path_factory.mktemp("launch"), "fifo", "--scheduler", "fifo")

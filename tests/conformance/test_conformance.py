@@ -104,7 +104,7 @@ def test_register_result_and_tokens(kernel):
     raw = Raw(kernel.address)
     try:
         result = raw.register("conf-reg")
-        assert set(result) >= {"agent_id", "token", "protocol_version", "kernel_pid", "max_message_bytes"}
+        assert set(result) >= {"agent_id", "token", "secret", "protocol_version", "kernel_pid", "max_message_bytes"}
         assert result["protocol_version"] == VERSION and result["max_message_bytes"] == MAX_MESSAGE_BYTES
         assert raw.error("mem.list", token="wrong")["code"] == "UNAUTHENTICATED"
         for call in NO_TOKEN[1:]:
@@ -112,6 +112,23 @@ def test_register_result_and_tokens(kernel):
             assert raw.call(call)[0]["ok"], call
     finally:
         raw.close()
+
+
+def test_a_name_needs_its_identity_secret_after_the_first_registration(kernel):
+    first, other = Raw(kernel.address), Raw(kernel.address)
+    try:
+        secret = first.register("conf-ident")["secret"]
+        assert len(secret) == 64 and first.ok("proc.exit") == {"cancelled_requests": 0}
+        for wrong in (None, "0" * 64):
+            err = other.error("proc.register", {"name": "conf-ident", "secret": wrong})
+            assert err["code"] == "UNAUTHENTICATED" and secret not in err["message"]
+        again = other.register("conf-ident", secret=secret)
+        assert again["secret"] is None  # returned once, on creation
+        events = other.ok("audit.query", {"event": "bad_secret"})["events"]  # the name's owner sees the attempts
+        assert [e["agent"] for e in events] == ["conf-ident", "conf-ident"]
+    finally:
+        first.close()
+        other.close()
 
 
 @pytest.mark.parametrize("name", ["a/b", "", "-x", "x y", "é", "n" * 65, "pq/r"])
@@ -122,6 +139,13 @@ def test_bad_names_are_refused(kernel, name):
         assert err["code"] == "INVALID_ARGUMENT" and err["message"].startswith("field 'name': ")
     finally:
         raw.close()
+
+
+@pytest.mark.parametrize("call, args, field", [("storage.get", {"key": "k", "owner": "x/y"}, "owner"),
+                                                ("access.grant", {"grantee": "a b", "resource": "storage"}, "grantee")])
+def test_names_in_owner_and_grantee_are_checked(agent, call, args, field):
+    err = agent.error(call, args)
+    assert err["code"] == "INVALID_ARGUMENT" and err["message"].startswith(f"field '{field}': ")
 
 
 def test_request_ids_cannot_collide_and_fit_the_limit(kernel):
