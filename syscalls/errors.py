@@ -27,6 +27,7 @@ class ErrorCode(str, Enum):
     UNAVAILABLE = "UNAVAILABLE"  # no worker / service not ready
     SNAPSHOT_INVALID = "SNAPSHOT_INVALID"  # checksum or fingerprint mismatch on restore
     WORKER_FAILED = "WORKER_FAILED"
+    REPLAY_DIVERGED = "REPLAY_DIVERGED"  # a request replayed after a crash made other tokens than before
     INTERNAL = "INTERNAL"
 
 
