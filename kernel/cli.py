@@ -89,7 +89,7 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
     add_kernel_flags(k)
     k.set_defaults(func=cmd_kernel)
 
-    a = sub.add_parser("agent", help="run or list agent programs").add_subparsers(dest="agent_cmd", required=True)
+    a = sub.add_parser("agent", help="run agents, list example programs, manage identities (add, list, rm)").add_subparsers(dest="agent_cmd", required=True)
     from agents.runtime import add_arguments
 
     run = a.add_parser("run", help="run one agent as its own process")

@@ -71,11 +71,11 @@ TOOL = (
 )
 
 ACCESS = (
-    Syscall("access.grant", "Grants another agent (by name) access to one of the caller's resources.",
+    Syscall("access.grant", "Grants another agent (by name; it must have an identity) access to one of the caller's resources.",
             (GRANTEE,
              Field("resource", "str", "what to share", required=True, choices=("memory", "storage", "snapshots")),
              Field("mode", "str", "read, write, or readwrite", default="read", choices=("read", "write", "readwrite"))),
-            "{grant_id: int}", (),
+            "{grant_id: int}", ("NOT_FOUND",),
             {"grantee": "rec-1", "resource": "storage", "mode": "read"}, {"grant_id": 7}),
     Syscall("access.revoke", "Revokes the caller's grants to an agent on a resource.",
             (GRANTEE,

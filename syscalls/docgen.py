@@ -86,7 +86,7 @@ ERROR_DOCS = {
     ErrorCode.INVALID_ARGUMENT: "an argument is missing, unknown, mistyped or out of range; the message names the field",
     ErrorCode.UNAUTHENTICATED: "the token is absent, wrong, or belongs to an agent that exited",
     ErrorCode.PERMISSION_DENIED: "the caller has no grant from the owner for this resource and mode",
-    ErrorCode.NOT_FOUND: "no such key, version, request or tool",
+    ErrorCode.NOT_FOUND: "no such key, version, request, tool or identity",
     ErrorCode.ALREADY_EXISTS: "the name or request id is in use",
     ErrorCode.QUOTA_EXCEEDED: "a value larger than the agent's memory quota",
     ErrorCode.CONTEXT_TOO_LONG: "prompt plus max_new_tokens exceeds the model window (or one worker's KV budget)",

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from kernel.context import CallContext
+from kernel.services.identity import RESERVED
+from syscalls.errors import ErrorCode, SyscallError
 
 
 def access_grant(ctx: CallContext, args: dict) -> dict:
-    access = ctx.kernel.services.access
-    return {"grant_id": access.grant(ctx.caller, args["grantee"], args["resource"], args["mode"])}
+    """The grantee must have an identity: a grant to an unclaimed name would go to whoever claims it first."""
+    services, grantee = ctx.kernel.services, args["grantee"]
+    if grantee not in RESERVED and not services.identities.exists(grantee):
+        raise SyscallError(ErrorCode.NOT_FOUND, f"field 'grantee': no identity {grantee!r} (it must register once, "
+                           "or the operator adds it: aiosim agent add)")
+    return {"grant_id": services.access.grant(ctx.caller, grantee, args["resource"], args["mode"])}
 
 
 def access_revoke(ctx: CallContext, args: dict) -> dict:

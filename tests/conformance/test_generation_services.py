@@ -67,16 +67,43 @@ def test_sched_stats_timelines_have_the_documented_fields(agent):
 
 
 # ---- 6. services --------------------------------------------------------------------------
-@pytest.mark.parametrize("calls", [("mem.put", "mem.list", "mem.get"),
-                                   ("storage.put", "storage.list", "storage.versions", "storage.get")])
-def test_doc_examples_give_the_documented_results(agent, calls):
+@pytest.mark.parametrize("calls", [("mem.put", "mem.list", "mem.get", "mem.search", "mem.delete"),
+                                   ("storage.put", "storage.list", "storage.versions", "storage.get",
+                                    "storage.search", "storage.delete", "storage.rollback"),
+                                   ("tool.call", "access.grant", "access.revoke")])
+def test_doc_examples_give_the_documented_results(kernel, agent, calls):
+    grantee = Raw(kernel.address)
+    if "access.grant" in calls:
+        grantee.register(doc_example("access.grant")[0]["args"]["grantee"])  # a grantee has an identity
+    grantee.close()
     for call in calls:
         request, reply = doc_example(call)
         result = agent.ok(call, request["args"])
         expected = reply["result"]
         if call == "storage.versions":
             result["versions"][0]["time"] = expected["versions"][0]["time"]
+        if call == "access.grant":
+            expected = {"grant_id": result["grant_id"]}  # ids are the kernel's
         assert result == expected, call
+
+
+def test_storage_tombstones_and_reserved_keys(agent):
+    agent.ok("storage.put", {"key": "t", "value": 1})
+    assert agent.ok("storage.delete", {"key": "t"}) == {"deleted": True, "version": 2}
+    assert agent.error("storage.get", {"key": "t"})["code"] == "NOT_FOUND"
+    rows = agent.ok("storage.versions", {"key": "t"})["versions"]
+    assert [(r["version"], r["is_deleted"], r["bytes"]) for r in rows] == [(1, False, 1), (2, True, 0)]
+    err = agent.error("storage.put", {"key": "__mem__/x", "value": 1})
+    assert err["code"] == "INVALID_ARGUMENT" and err["message"].startswith("field 'key': ")
+
+
+def test_tools_validate_in_the_kernel(agent):
+    names = {t["name"] for t in agent.ok("tool.list")["tools"]}
+    assert {"calculator", "unit_convert", "datetime", "storage_search"} <= names
+    assert agent.error("tool.call", {"name": "no_such_tool"})["code"] == "NOT_FOUND"
+    err = agent.error("tool.call", {"name": "calculator", "args": {}})
+    assert err["code"] == "INVALID_ARGUMENT" and "expression" in err["message"]
+    assert agent.error("tool.call", {"name": "calculator", "args": {"expression": "1/0"}})["code"] == "TOOL_ERROR"
 
 
 def test_other_agents_data_needs_a_live_grant_and_denials_are_audited(kernel, agent):

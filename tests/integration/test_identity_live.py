@@ -32,6 +32,9 @@ def test_a_name_is_claimed_by_its_first_registration_across_processes_and_restar
         assert code == 1 and out["error"]["code"] == "UNAUTHENTICATED"
         code, out = cli_call(k, "alice", "storage.get", {"key": "diary"})  # the keeper of the secret
         assert (code, out["result"]["value"]) == (0, "alice secret")
+        assert cli_call(k, "alice", "access.grant", {"grantee": "bob", "resource": "storage"})[1]["error"]["code"] \
+            == "NOT_FOUND"  # bob has no identity yet: whoever claimed the name first would get the grant
+        assert cli_call(k, "bob", "storage.list", {})[0] == 0  # bob registers once
         assert cli_call(k, "alice", "access.grant", {"grantee": "bob", "resource": "storage"})[0] == 0
         with operator(k) as op:
             events = op.audit_query(event="bad_secret")["events"]
@@ -61,6 +64,7 @@ def test_operator_adds_lists_and_removes_identities(tmp_path):
         assert (state / "secrets" / "carol.secret").read_text().strip() == secret
         with Client(k.address, name="carol", secret=secret, secret_file=False) as carol:
             carol.storage_put(key="k", value=1)
+            assert run_cli("agent", "add", "dave", "--state-dir", str(state)).returncode == 0
             carol.access_grant(grantee="dave", resource="storage")
             listing = run_cli("agent", "list", "--state-dir", str(state)).stdout
             assert "carol" in listing and "yes" in listing.splitlines()[1]

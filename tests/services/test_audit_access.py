@@ -39,6 +39,15 @@ def test_readwrite_grant_allows_both_and_list_shows_both_sides(harness):
     assert harness.call("b", "access.list")["given"] == []
 
 
+def test_grant_needs_a_grantee_identity(harness):
+    with pytest.raises(SyscallError) as info:
+        harness.call("a", "access.grant", grantee="unclaimed", resource="storage")
+    assert info.value.code == ErrorCode.NOT_FOUND and info.value.message.startswith("field 'grantee': ")
+    assert harness.call("a", "access.list")["given"] == []
+    harness.services.identities.create("unclaimed")
+    assert harness.call("a", "access.grant", grantee="unclaimed", resource="storage")["grant_id"] >= 1
+
+
 def test_grant_to_self_is_invalid(harness):
     with pytest.raises(SyscallError) as info:
         harness.call("a", "access.grant", grantee="a", resource="storage")
@@ -82,6 +91,8 @@ def test_operator_sees_every_event_including_anonymous_bad_tokens(harness):
 
 
 def test_audit_limit_since_and_persistence(harness):
+    for i in range(6):
+        harness.services.identities.create(f"g{i}")
     for i in range(5):
         harness.call("a", "access.grant", grantee=f"g{i}", resource="memory")
     newest = harness.call("a", "audit.query", limit=2)["events"]
