@@ -97,7 +97,7 @@ def pool_waste(loaded: Any, batch: int, new_tokens: int) -> dict:
     from workers.native_decoder import NativeDecoder
     from workers.params import GenParams
 
-    decoder = NativeDecoder(loaded, 64 << 20)
+    decoder = NativeDecoder(loaded, 512 << 20)  # the default pool: GPT-2 batch 32 needs ~75 MB
     bpt = decoder.pool.shape.bytes_per_token
     states = [decoder.prefill(f"w{i}", [256] + list(prompt(i).encode()), GenParams(max_new_tokens=new_tokens)) for i in range(batch)]
     samples = []

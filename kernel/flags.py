@@ -8,6 +8,8 @@ from pathlib import Path
 
 from kernel.config import DEFAULT_KV_POOL_BYTES, KernelConfig, default_state_dir
 
+DEFAULT_CHECKPOINT_EVERY = 64  # decode steps; see `aiosim bench chaos` for its cost (checkpoint_overhead)
+
 POLICIES = ("fifo", "rr", "mlfq", "fair", "priority")
 
 
@@ -62,6 +64,10 @@ def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
                    help="each worker's KV pool (the one KV limit: the scheduler swaps preempted requests out beyond it); default %(default)s")
     s.add_argument("--preempt", default="swap", choices=("swap", "recompute"), help="swap KV to LMDB, or drop it and re-prefill on resume")
     s.add_argument("--fifo-slice-steps", type=int, default=None, help="fifo: decode steps per slice before the kernel looks again (default 16)")
+    s.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY,
+                   help="decode steps between a running request's checkpoints to LMDB (KV included), which bound "
+                        "what a worker crash costs it: it replays from its last checkpoint; 0 = never (replay from "
+                        "the prompt); default %(default)s")
 
 
 def config_from_args(args: argparse.Namespace) -> KernelConfig:
@@ -74,7 +80,8 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
         scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
         kv_pool_bytes=args.kv_pool_bytes, engine=getattr(args, "engine", "native"), preempt=args.preempt, mem_quota_bytes=args.mem_quota,
         tool_workers=args.tool_workers, tool_timeout_s=args.tool_timeout_s,
-        sched_options={} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps},
+        sched_options={"checkpoint_every": getattr(args, "checkpoint_every", DEFAULT_CHECKPOINT_EVERY),
+                       **({} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps})},
     )
 
 
@@ -89,7 +96,8 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
             "--preempt", args.preempt, "--log-level", getattr(args, "log_level", "INFO")]
     optional = {"--curve-allow": "curve_allow", "--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
                 "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
-                "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps"}
+                "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps",
+                "--checkpoint-every": "checkpoint_every"}
     for flag, attr in optional.items():
         value = getattr(args, attr, None)
         if value is not None:

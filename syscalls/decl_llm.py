@@ -16,7 +16,10 @@ LLM = (
         name="llm.generate",
         doc=(
             "Queues a generation request with the scheduler and replies when it finishes. "
-            "With stream=true the kernel first sends stream messages carrying new tokens."
+            "With stream=true the kernel first sends stream messages carrying new tokens. "
+            "If the worker running it dies, the request resumes on another worker from its last checkpoint or "
+            "its prompt: the agent sees only a delay, no token is streamed twice, and the output is the one an "
+            "uninterrupted run gives (a replay that differs fails with REPLAY_DIVERGED)."
         ),
         args=(
             Field("prompt", "str|list", "text, a list of token ids, or chat messages [{role, content}]", required=True, min=1),
@@ -38,7 +41,7 @@ LLM = (
             Field("context_policy", "str", "what to do when the prompt exceeds the model's window", default="error", choices=("error", "truncate", "summarize")),
         ),
         result="{request_id, text, token_ids, [logprobs: one float per token_ids entry, only with logprobs=true], finish_reason: 'length'|'stop'|'eos', prompt_tokens, timing: {arrival, first_scheduled, first_token, finish, waiting_s, queued_s, turnaround_s, ttft_s, preemptions, num_slices}}",
-        errors=("CONTEXT_TOO_LONG", "CANCELLED", "UNAVAILABLE", "SNAPSHOT_INVALID", "WORKER_FAILED", "ALREADY_EXISTS"),
+        errors=("CONTEXT_TOO_LONG", "CANCELLED", "UNAVAILABLE", "SNAPSHOT_INVALID", "REPLAY_DIVERGED", "ALREADY_EXISTS"),
         example_args={"prompt": "Once upon a time", "max_new_tokens": 8},
         example_result={"request_id": "math-0/0", "text": "...", "token_ids": [12, 99], "finish_reason": "length", "prompt_tokens": 17, "timing": {"waiting_s": 0.01}},
         is_streaming=True,

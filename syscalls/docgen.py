@@ -95,7 +95,7 @@ ERROR_DOCS = {
     ErrorCode.CANCELLED: "the request was cancelled (llm.cancel, or its agent exited)",
     ErrorCode.UNAVAILABLE: "the service cannot serve now (kernel shutting down)",
     ErrorCode.SNAPSHOT_INVALID: "a snapshot failed its checksum or fingerprint check on restore",
-    ErrorCode.WORKER_FAILED: "the worker process running the request died",
+    ErrorCode.WORKER_FAILED: "the worker process running the request died (no longer sent: its requests replay on another worker)",
     ErrorCode.REPLAY_DIVERGED: "a request replayed after its worker died produced tokens other than those it had already produced (never silently)",
     ErrorCode.INTERNAL: "a kernel bug; the kernel logged it and keeps serving",
 }

@@ -30,11 +30,27 @@ class LoadSpec:
     mode: str  # "prefill" | "restore"
     prompt_ids: list[int] | None = None  # prefill only
     params: dict | None = None  # GenParams, prefill only (opaque to the scheduler)
+    source: Any = None  # restore only: the checkpoint to restore from (kept); None: the rid's own snapshot (consumed)
 
     def to_wire(self) -> dict:
         if self.mode == "prefill":
             return {"rid": self.rid, "mode": "prefill", "prompt_ids": self.prompt_ids, "params": self.params}
+        if self.source is not None:
+            return {"rid": self.rid, "mode": self.mode, "source": self.source}
         return {"rid": self.rid, "mode": self.mode}
+
+
+@dataclass(slots=True)
+class CheckpointSpec:
+    """After the plan's decode: snapshot resident request `rid` (KV included) under `key`, and
+    keep it resident. The kernel frees the key once a newer checkpoint or the request's end
+    replaces it."""
+
+    rid: Any
+    key: Any
+
+    def to_wire(self) -> dict:
+        return {"rid": self.rid, "key": self.key}
 
 
 @dataclass(slots=True)
@@ -92,12 +108,14 @@ class PlanDone:
     evicted: list[EvictResult] = field(default_factory=list)
     loaded: list[LoadResult] = field(default_factory=list)
     results: list[SeqResult] = field(default_factory=list)
+    checkpointed: list[EvictResult] = field(default_factory=list)
     type: str = "plan_done"
 
     def to_wire(self) -> dict:
         return {"type": "plan_done", "worker_id": self.worker_id, "plan_id": self.plan_id, "t_start": self.t_start,
                 "t_end": self.t_end, "evicted": [e.to_wire() for e in self.evicted],
-                "loaded": [x.to_wire() for x in self.loaded], "results": [r.to_wire() for r in self.results]}
+                "loaded": [x.to_wire() for x in self.loaded], "results": [r.to_wire() for r in self.results],
+                "checkpointed": [c.to_wire() for c in self.checkpointed]}
 
     @classmethod
     def from_wire(cls, msg: dict) -> PlanDone:
@@ -106,23 +124,27 @@ class PlanDone:
             worker_id=msg["worker_id"], plan_id=msg["plan_id"], t_start=float(msg["t_start"]), t_end=float(msg["t_end"]),
             evicted=_items(EvictResult, msg.get("evicted", [])), loaded=_items(LoadResult, msg.get("loaded", [])),
             results=_items(SeqResult, msg.get("results", [])),
+            checkpointed=_items(EvictResult, msg.get("checkpointed") or []),
         )
 
 
 @dataclass(slots=True)
 class PlanRequest:
-    """kernel -> worker: evict, then load, then decode `decode` together for up to `steps` steps."""
+    """kernel -> worker: evict, then load, then decode `decode` together for up to `steps` steps,
+    then checkpoint."""
 
     plan_id: Any
     evict: list[EvictSpec] = field(default_factory=list)
     load: list[LoadSpec] = field(default_factory=list)
     decode: list[Any] = field(default_factory=list)
     steps: int = 0
+    checkpoint: list[CheckpointSpec] = field(default_factory=list)
     type: str = "plan"
 
     def to_wire(self) -> dict:
         return {"type": "plan", "plan_id": self.plan_id, "evict": [e.to_wire() for e in self.evict],
-                "load": [x.to_wire() for x in self.load], "decode": list(self.decode), "steps": self.steps}
+                "load": [x.to_wire() for x in self.load], "decode": list(self.decode), "steps": self.steps,
+                "checkpoint": [c.to_wire() for c in self.checkpoint]}
 
     @classmethod
     def from_wire(cls, msg: dict) -> PlanRequest:
@@ -130,7 +152,7 @@ class PlanRequest:
         return cls(
             plan_id=msg.get("plan_id"), evict=_items(EvictSpec, msg.get("evict") or []),
             load=_items(LoadSpec, msg.get("load") or []), decode=list(msg.get("decode") or []),
-            steps=int(msg.get("steps") or 0),
+            steps=int(msg.get("steps") or 0), checkpoint=_items(CheckpointSpec, msg.get("checkpoint") or []),
         )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from syscalls.errors import ErrorCode, SyscallError
 from syscalls.worker_messages import (
+    CheckpointSpec,
     EvictResult,
     EvictSpec,
     LoadResult,
@@ -87,7 +88,8 @@ class WorkerEngine:
         load_errors: dict[Any, dict] = {}
         loaded = [self._each(lambda s: self.load(s, load_errors), spec, tick) for spec in plan.load]
         results = self.decode(plan.decode, plan.steps, tick, load_errors)
-        return PlanDone(self.config.worker_id, plan.plan_id, t_start, time.monotonic(), evicted, loaded, results)
+        checkpointed = [self._each(self.checkpoint, spec, tick) for spec in plan.checkpoint]
+        return PlanDone(self.config.worker_id, plan.plan_id, t_start, time.monotonic(), evicted, loaded, results, checkpointed)
 
     @staticmethod
     def _each(fn: Callable[[Any], Any], spec: Any, tick: OnStep) -> Any:
@@ -109,6 +111,17 @@ class WorkerEngine:
         self.decoder.release(self.resident.pop(rid))
         return nbytes
 
+    def checkpoint(self, spec: CheckpointSpec) -> EvictResult:
+        """Snapshot a resident request (KV included) under spec.key; it stays resident."""
+        t0 = time.perf_counter()
+
+        def write() -> int:
+            state = self._resident(spec.rid)
+            return swap_out(self.store, state, "swap", self.fingerprint, layers=self.decoder.kv_layers(state), key=spec.key)
+
+        nbytes, error = guarded(write)
+        return evict_result(spec.rid, nbytes or 0, time.perf_counter() - t0, error)
+
     # -- load ------------------------------------------------------------------------------
     def load(self, spec: LoadSpec, load_errors: dict[Any, dict] | None = None) -> LoadResult:
         t0 = time.perf_counter()
@@ -127,9 +140,12 @@ class WorkerEngine:
             state = self.decoder.prefill(rid, list(spec.prompt_ids or []), params)
             how, prefilled = "prefill", len(state.prompt_ids)
         elif mode == "restore":
-            state, how = swap_in(self.store, self.decoder, rid, self.config.on_invalid)
+            source = rid if spec.source is None else spec.source
+            state, how = swap_in(self.store, self.decoder, source, self.config.on_invalid)
+            state.rid = rid
             prefilled = 0 if how == "swap" else state.num_tokens * state.num_rows
-            self.store.delete(rid)  # resident again: no live snapshot
+            if spec.source is None:
+                self.store.delete(rid)  # resident again: no live snapshot (a checkpoint is kept)
         else:
             raise SyscallError(ErrorCode.INVALID_ARGUMENT, f"load mode {mode!r}")
         state.step_scores = [] if self.config.record_scores else None

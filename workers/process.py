@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from kernel.lifeline import die_with_parent
 from syscalls.errors import ErrorCode
 from syscalls.worker_messages import TO_WORKER, FreeRequest, PlanDone, PlanRequest, Shutdown, parse
 from workers.engine import EngineConfig, WorkerEngine
@@ -45,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    parent = die_with_parent()  # a kernel killed -9 takes its workers with it
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     from workers.model import load_model  # torch import: after argument parsing
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         record_scores=args.record_scores, engine=args.engine, kv_pool_bytes=args.kv_pool_bytes,
     )
     engine = WorkerEngine(loaded, store, config)
-    link = KernelLink(args.kernel, args.worker_id, args.heartbeat_s)
+    link = KernelLink(args.kernel, args.worker_id, args.heartbeat_s, parent)
     try:
         link.send_ready({**loaded.info.to_wire(), **engine.decoder.describe(), "fingerprint": dict(engine.fingerprint)})
         serve(engine, link, stopping)
@@ -70,7 +72,6 @@ def main(argv: list[str] | None = None) -> int:
 def serve(engine: WorkerEngine, link: KernelLink, stopping: threading.Event) -> None:
     while not stopping.is_set():
         msg = link.recv()
-        link.heartbeat_if_due()
         if msg is not None and not handle(engine, link, msg):
             return
 
@@ -91,7 +92,7 @@ def handle(engine: WorkerEngine, link: KernelLink, raw: dict[str, Any]) -> bool:
 
 def run_plan(engine: WorkerEngine, link: KernelLink, plan: PlanRequest) -> PlanDone:
     try:
-        return engine.execute(plan, on_step=link.heartbeat_if_due)
+        return engine.execute(plan, on_step=link.watch.check)
     except Exception as exc:  # engine bug: fail the plan's requests, keep the worker alive
         traceback.print_exc(file=sys.stderr)
         return failed_plan_done(engine, plan, f"{type(exc).__name__}: {exc}")

@@ -52,9 +52,10 @@ class StageTimes:
 
 def swap_out(
     store: SnapshotStore, state: SeqState, mode: str, fingerprint: dict, times: StageTimes | None = None,
-    layers: list | None = None,
+    layers: list | None = None, key: Any = None,
 ) -> int:
-    """Write the snapshot of `state` (replacing any older one) in one write transaction;
+    """Write the snapshot of `state` under `key` (default: its rid), replacing any older one, in
+    one write transaction;
     returns its size in bytes. Each tensor is digested right before its put, while its bytes
     are in cache; the metadata with every digest goes last. Stages: serialize, checksum, put."""
     times = times or StageTimes()
@@ -71,7 +72,7 @@ def swap_out(
         serializing += time.perf_counter() - t0
         return meta
 
-    nbytes, signing = store.put_signed(state.rid, [(t.name, t.data) for t in tensors], digest, meta_of)
+    nbytes, signing = store.put_signed(state.rid if key is None else key, [(t.name, t.data) for t in tensors], digest, meta_of)
     times.lap("put")
     times.move("put", "checksum", signing)
     times.move("put", "serialize", serializing)

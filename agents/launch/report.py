@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from statistics import fmean
 
 REQUEST_FIELDS = ("waiting_s", "queued_s", "turnaround_s", "ttft_s", "preemptions", "num_slices",
-                  "output_tokens", "output_sha256", "logprobs_sha256", "state", "arrival", "first_scheduled", "finish", "slices")
+                  "output_tokens", "output_sha256", "logprobs_sha256", "state", "arrival", "first_scheduled", "finish", "slices",
+                  "recovery_s", "recovery_resume_tokens")
 
 
 @dataclass(slots=True)

@@ -3,7 +3,9 @@ scheduler+IPC overhead figures. Owner: LLMService (kernel main thread)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +57,44 @@ class Overhead:
                 "overhead_ratio": ratio}
 
 
+class WorkerKeys:
+    """The worker-side key of each live request: `<incarnation>.<n>`, never reused (a random
+    incarnation per kernel start, a counter within it), and new for every attempt, so a late
+    free or a dead worker's leftovers can never touch a later request's state or snapshot."""
+
+    def __init__(self) -> None:
+        self.incarnation = os.urandom(6).hex()
+        self._numbers = itertools.count()
+        self._keys: dict[str, str] = {}
+        self._rids: dict[str, str] = {}
+        self._firsts: dict[str, str] = {}  # rid -> its first key: names its checkpoints
+
+    def assign(self, rid: str) -> str:
+        """A fresh key for `rid` (its first, or the next attempt's)."""
+        self._rids.pop(self._keys.get(rid, ""), None)
+        key = f"{self.incarnation}.{next(self._numbers)}"
+        self._keys[rid], self._rids[key] = key, rid
+        self._firsts.setdefault(rid, key)
+        return key
+
+    def checkpoint(self, rid: str, number: int) -> str:
+        """The LMDB key of `rid`'s checkpoint `number` (the same across its attempts)."""
+        return f"{self._firsts[rid]}.c{number}"
+
+    def key(self, rid: str) -> str:
+        return self._keys[rid]
+
+    def rid(self, key: object) -> str | None:
+        """The live request a worker-side key names, or None (stale or unknown)."""
+        return self._rids.get(key) if isinstance(key, str) else None
+
+    def release(self, rid: str) -> str:
+        key = self._keys.pop(rid)
+        del self._rids[key]
+        self._firsts.pop(rid, None)
+        return key
+
+
 class SchedulerAdapter:
     def __init__(self, config: KernelConfig, model: dict, history: History, send_free: SendFree) -> None:
         """`model`: the first worker's ready message; its KV pool (when it has one) is the budget."""
@@ -70,6 +110,7 @@ class SchedulerAdapter:
         self._last_end: dict[int, float] = {}  # worker -> t_end of its last plan
         self._back_to_back: set[int] = set()  # workers whose outstanding plan followed a plan_done at once
         self._snapshot_bytes: dict[str, int] = {}  # the index: rid -> bytes of its LMDB snapshot
+        self.keys = WorkerKeys()
 
     def add_worker(self, wid: int) -> None:
         self.core.add_worker(wid)
@@ -82,6 +123,7 @@ class SchedulerAdapter:
             from syscalls.errors import SyscallError
 
             raise SyscallError(err.code, str(err)) from None
+        self.keys.assign(rid)
 
     def cancel(self, rid: str) -> None:
         effect = self.core.cancel(rid, time.monotonic())
@@ -94,10 +136,10 @@ class SchedulerAdapter:
             return None
         if is_back_to_back:
             self._back_to_back.add(wid)
-        return plan.to_wire()
+        return plan.to_wire(self.keys.key, self.keys.checkpoint)
 
     def on_plan_done(self, wid: int, done: PlanDone) -> Outcome:
-        result = PlanResult.from_done(done)
+        result = PlanResult.from_done(done, self.keys.rid)
         self._account(wid, result)
         for rid, ev in result.evicted.items():
             if not ev.error:
@@ -106,9 +148,16 @@ class SchedulerAdapter:
         for rid, res in result.results.items():
             if res.new_token_ids:
                 out.streamed.append((rid, list(res.new_token_ids)))
-        for completion in self.core.on_plan_done(wid, result, time.monotonic()):
+        completions = self.core.on_plan_done(wid, result, time.monotonic())
+        self._free_stale_checkpoints()  # before _complete forgets the keys that name them
+        for completion in completions:
             self._complete(completion, out)
         return out
+
+    def _free_stale_checkpoints(self) -> None:
+        keys = [self.keys.checkpoint(rid, n) for rid, n in self.core.take_stale_checkpoints()]
+        if keys:
+            self.send_free(None, keys)
 
     def _account(self, wid: int, result: PlanResult) -> None:
         o = self.overhead
@@ -122,12 +171,20 @@ class SchedulerAdapter:
         self._back_to_back.discard(wid)
         self._last_end[wid] = result.t_end
 
-    def remove_worker(self, wid: int) -> list[str]:
-        out = Outcome()
-        for completion in self.core.remove_worker(wid, time.monotonic()):
-            self._complete(completion, out)
+    def remove_worker(self, wid: int) -> dict[str, int]:
+        """A dead worker; returns the requests that replay, each with the number of generated
+        tokens it resumes from (its checkpoint's, or 0), under a new worker-side key (whatever
+        the dead worker left under the old one is freed)."""
+        loss = self.core.remove_worker(wid, time.monotonic())
+        self._free_stale_checkpoints()
+        for completion in loss.completions:
+            self._complete(completion, Outcome())
+        for rid in loss.recovered:
+            self._snapshot_bytes.pop(rid, None)
+            self.send_free(None, [self.keys.key(rid)])
+            self.keys.assign(rid)
         self._last_end.pop(wid, None)
-        return [rid for rid, _, _ in out.failed]
+        return loss.recovered
 
     def snapshot_index(self, agent: str) -> list[dict]:
         """The agent's requests now swapped out to LMDB (kept by the kernel; bytes stay in LMDB)."""
@@ -141,8 +198,11 @@ class SchedulerAdapter:
     def _complete(self, c: Completion, out: Outcome) -> None:
         req = c.request
         self._snapshot_bytes.pop(req.rid, None)
+        if c.checkpoint is not None:
+            self.send_free(None, [self.keys.checkpoint(req.rid, c.checkpoint)])
+        key = self.keys.release(req.rid)
         if c.needs_free:
-            self.send_free(c.free_worker, [req.rid])
+            self.send_free(c.free_worker, [key])
         self.history.add(self._record(req), req.timeline)
         if req.state is SeqState.FINISHED:
             out.finished.append({"rid": req.rid, "output_ids": list(req.output_ids or []), "output_logprobs": req.output_logprobs,

@@ -42,6 +42,8 @@ class Submission:
     reply: Deferred | None  # None for internal requests (summaries)
     on_done: Any = None  # internal continuation: fn(result dict) for summaries
     prompt_ids: list[int] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)  # tokens it has produced (streamed, if streaming)
+    cursor: int = 0  # tokens its current attempt has produced (< len(delivered) while replaying)
 
 
 class LLMService:
@@ -55,7 +57,8 @@ class LLMService:
         self.live: dict[str, Submission] = {}
         self.history = History()
         self._counters: dict[str, int] = {}
-        self.unavailable = ""  # why llm.* cannot be served (every worker died, respawns used up)
+        self.unavailable = ""  # why llm.* cannot be served (every worker given up after crashing in a row)
+        self.pending_frees: list[str] = []  # worker-side keys to free once a worker is ready
 
     def start(self) -> None:
         self.pool.start()
@@ -163,6 +166,9 @@ class LLMService:
             self.codec = PromptCodec(m["model_dir"], Window(m["max_context"], m["vocab_size"]))
             self.sched = SchedulerAdapter(self.config, m, self.history, self._send_free)
         self.sched.add_worker(w.worker_id)
+        if self.pending_frees:
+            keys, self.pending_frees = self.pending_frees, []
+            self._send_free(w.worker_id, keys)
         pending, self.unready = self.unready, []
         for sub in pending:
             self._admit(sub)
@@ -173,18 +179,25 @@ class LLMService:
             log.warning("unexpected plan_done %r from worker %d", msg.plan_id, w.worker_id)
             return
         w.plan_id = None
+        self.pool.note_progress(w.worker_id)
         outcome = self.sched.on_plan_done(w.worker_id, msg)
         self._kick(back_to_back=w.worker_id)  # the worker starts its next slice while we reply
         self._deliver(outcome)
 
     def _on_dead(self, w: WorkerHandle, why: str) -> None:
         if self.sched is not None and w.worker_id in self.sched.core.workers:
-            for rid in self.sched.remove_worker(w.worker_id):  # a respawn re-adds it when ready
-                self._fail(rid, ErrorCode.WORKER_FAILED, why)
+            recovered = self.sched.remove_worker(w.worker_id)  # a respawn re-adds it when ready
+            for rid, resume in recovered.items():
+                if rid in self.live:
+                    self.live[rid].cursor = resume
+            log.warning("%s: %d request(s) replay from their checkpoints or prompts", why, len(recovered))
         if self.pool.is_exhausted:
-            self.unavailable = (f"no LLM worker left ({why}; respawned {self.pool.num_respawns} times): "
+            self.unavailable = (f"no LLM worker left ({why}; it crashed {self.pool.crashes.get(w.worker_id)} times in a row"
+                                f" without finishing a plan, {self.pool.num_respawns} respawns in all): "
                                 f"see {self.config.state_dir}/worker-{w.worker_id}.log")
             for rid in list(self.live):
+                if self.sched is not None and self.sched.core.get(rid) is not None:
+                    self.sched.cancel(rid)  # nobody will run it
                 self._fail(rid, ErrorCode.UNAVAILABLE, self.unavailable)
             self.unready.clear()
         self._kick()
@@ -195,28 +208,51 @@ class LLMService:
         if self.sched is None:
             return
         for w in self.pool.idle():
+            if not w.is_idle or self.pool.workers.get(w.worker_id) is not w:  # changed by a failed send below
+                continue
             plan = self.sched.next_plan(w.worker_id, w.worker_id == back_to_back)
             if plan is None:
                 continue
-            if self.pool.send(w.worker_id, plan):
-                w.plan_id = plan["plan_id"]
+            w.plan_id = plan["plan_id"]
+            if not self.pool.send(w.worker_id, plan):  # undone: the worker is replaced, its requests requeued
+                self.pool.fail(w, f"worker {w.worker_id}: plan {plan['plan_id']} could not be sent; killed")
 
     def _deliver(self, outcome: Any) -> None:
         for rid, token_ids in outcome.streamed:
             sub = self.live.get(rid)
+            fresh = self._replayed(sub, token_ids) if sub is not None else []
             is_beam = sub is not None and sub.args["num_beams"] >= 2  # beam search streams nothing (spec)
-            if sub is not None and sub.reply is not None and sub.args["stream"] and token_ids and not is_beam:
-                sub.reply.stream({"request_id": rid, "token_ids": token_ids, "text": self.codec.decode(token_ids)})
+            if sub is not None and sub.reply is not None and sub.args["stream"] and fresh and not is_beam:
+                sub.reply.stream({"request_id": rid, "token_ids": fresh, "text": self.codec.decode(fresh)})
         for done in outcome.finished:
             self._finish(done)
         for rid, code, message in outcome.failed:
             self._fail(rid, code, message)
 
+    def _replayed(self, sub: Submission, token_ids: list[int]) -> list[int]:
+        """Check a slice's tokens against what the request already produced (a replay after its
+        worker died must make the same ones); returns the new ones, to stream. A mismatch
+        fails the request with REPLAY_DIVERGED and returns nothing."""
+        start, sub.cursor = sub.cursor, sub.cursor + len(token_ids)
+        known = sub.delivered[start : start + len(token_ids)]
+        if token_ids[: len(known)] != known:
+            self._fail(sub.rid, ErrorCode.REPLAY_DIVERGED,
+                       f"the replay of {sub.rid} made {token_ids[: len(known)]} at token {start}, not {known}")
+            return []
+        fresh = token_ids[len(known):]
+        sub.delivered += fresh
+        return fresh
+
     def _finish(self, done: dict) -> None:
-        sub = self.live.pop(done["rid"], None)
+        sub = self.live.get(done["rid"])
         if sub is None:
             return
         ids = done["output_ids"]
+        if sub.args["num_beams"] < 2 and ids[: len(sub.delivered)] != sub.delivered:
+            self._fail(sub.rid, ErrorCode.REPLAY_DIVERGED,
+                       f"{sub.rid} finished with {len(ids)} tokens that differ from the {len(sub.delivered)} it produced before")
+            return
+        del self.live[sub.rid]
         text = self.codec.decode(ids)
         if done["finish_reason"] == "stop" and sub.args["stop"]:
             text = trim_at_stop(text, sub.args["stop"])
@@ -240,14 +276,17 @@ class LLMService:
         elif sub.reply is not None:
             sub.reply.error(code, message)
 
-    def _send_free(self, wid: int | None, rids: list[str]) -> None:
-        """Free resident KV on `wid`, or (None) have any ready worker delete LMDB entries."""
+    def _send_free(self, wid: int | None, keys: list[str]) -> None:
+        """Free resident KV on `wid`, or (None, or `wid` is gone) have any ready worker delete
+        LMDB entries; with no worker ready, the free waits for the next one that is."""
         if wid is None or wid not in self.pool.workers:
             ready = [w for w in self.pool.workers.values() if w.is_ready]
             if not ready:
+                self.pending_frees += keys
                 return
             wid = ready[0].worker_id
-        self.pool.send(wid, FreeRequest(rids).to_wire())
+        if not self.pool.send(wid, FreeRequest(keys).to_wire()):
+            self.pending_frees += keys
 
     # ---- introspection and lifecycle ----
     def stats(self, agent: str | None) -> dict:

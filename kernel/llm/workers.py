@@ -24,7 +24,8 @@ from syscalls.worker_messages import TO_KERNEL, Heartbeat, PlanDone, Ready, Shut
 
 log = logging.getLogger("aiosim.workers")
 
-MAX_RESPAWNS = 3
+MAX_CRASHES = 5  # deaths in a row of one worker without a finished plan before it is given up
+RESPAWN_DELAY_S = (0.0, 0.5, 1.0, 2.0, 4.0)  # back-off by the number of crashes in a row
 SOURCE_ROOT = str(Path(__file__).resolve().parents[2])  # so `-m workers` resolves from any cwd
 
 
@@ -67,6 +68,8 @@ class WorkerPool:
         self.events = events
         self.workers: dict[int, WorkerHandle] = {}
         self.num_respawns = 0
+        self.crashes: dict[int, int] = {}  # worker id -> deaths in a row without a finished plan
+        self.respawning: set[int] = set()  # dead workers whose replacement is scheduled
         self.sock = loop.ctx.socket(zmq.ROUTER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -103,8 +106,19 @@ class WorkerPool:
 
     @property
     def is_exhausted(self) -> bool:
-        """No worker left and no respawn allowed: the LLM service cannot serve."""
-        return not self.workers and self.num_respawns >= MAX_RESPAWNS
+        """No worker left and none being respawned: the LLM service cannot serve."""
+        return not self.workers and not self.respawning
+
+    def note_progress(self, wid: int) -> None:
+        """A plan finished on `wid`: its crash streak is over."""
+        self.crashes[wid] = 0
+
+    def fail(self, w: WorkerHandle, why: str) -> None:
+        """Give up on a live worker (e.g. a plan could not be sent): kill it, then as if it died."""
+        if self.workers.get(w.worker_id) is w:
+            w.proc.kill()
+            w.proc.wait()
+            self._declare_dead(w, why)
 
     def idle(self) -> list[WorkerHandle]:
         return [w for w in self.workers.values() if w.is_idle]
@@ -140,12 +154,24 @@ class WorkerPool:
                 self._declare_dead(w, f"worker {w.worker_id} silent for {now - w.last_seen_s:.1f} s; killed")
 
     def _declare_dead(self, w: WorkerHandle, why: str) -> None:
+        """Bookkeeping first (its requests go back to the queue), then a respawn after a back-off
+        that grows with the crashes in a row; MAX_CRASHES in a row and the worker is given up."""
+        wid = w.worker_id
         log.error(why)
-        del self.workers[w.worker_id]
-        if self.num_respawns < MAX_RESPAWNS:
-            self.num_respawns += 1
-            self._spawn(w.worker_id)
+        del self.workers[wid]
+        crashes = self.crashes[wid] = self.crashes.get(wid, 0) + 1
+        if crashes <= MAX_CRASHES:
+            self.respawning.add(wid)
         self.events.on_dead(w, why)
+        if wid in self.respawning:
+            self.loop.call_later(RESPAWN_DELAY_S[min(crashes, len(RESPAWN_DELAY_S)) - 1], lambda: self._respawn(wid))
+
+    def _respawn(self, wid: int) -> None:
+        self.respawning.discard(wid)
+        if self.sock.closed or wid in self.workers:
+            return
+        self.num_respawns += 1
+        self._spawn(wid)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Ask every worker to exit, wait, then kill stragglers. Leaves no processes."""

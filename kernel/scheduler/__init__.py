@@ -23,6 +23,7 @@ from kernel.scheduler.request import (
     SchedulerError,
     SeqRequest,
     SeqState,
+    WorkerLoss,
 )
 from kernel.scheduler.timeline import SliceRecord, Timeline, aggregate_by_agent
 
@@ -54,6 +55,7 @@ __all__ = [
     "SeqState",
     "SliceRecord",
     "Timeline",
+    "WorkerLoss",
     "aggregate_by_agent",
     "make_policy",
     "make_scheduler",

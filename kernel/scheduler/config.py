@@ -17,6 +17,9 @@ class SchedConfig:
     (None = unlimited; the kernel sets it to the workers' KV pool). kv_block_tokens: the pool's
     block size (a row holds whole blocks). preempt: how memory pressure evicts an idle resident request:
     "swap" (snapshot with KV) or "recompute" (snapshot without KV, re-prefilled on restore).
+    checkpoint_every: a request that has decoded this many steps since its last durable state
+    is checkpointed (snapshot with KV, kept resident) at the end of its slice, so a worker's
+    death costs it at most that many steps of replay.
     """
 
     policy: str = "rr"
@@ -26,6 +29,7 @@ class SchedConfig:
     kv_block_tokens: int = 1
     preempt: str = "swap"
     fifo_slice_steps: int = 16
+    checkpoint_every: int = 0  # decode steps between a running request's checkpoints (0: none)
     mlfq_levels: int = 3
     mlfq_boost_s: float = 1.0
     fair_weights: dict[str, float] = field(default_factory=dict)
@@ -36,6 +40,8 @@ class SchedConfig:
                 raise ValueError(f"SchedConfig.{name} must be >= 1")
         if self.preempt not in PREEMPT_MODES:
             raise ValueError(f"SchedConfig.preempt must be one of {PREEMPT_MODES}")
+        if self.checkpoint_every < 0:
+            raise ValueError("SchedConfig.checkpoint_every must be >= 0")
         if self.kv_budget_bytes is not None and self.kv_budget_bytes < 0:
             raise ValueError("SchedConfig.kv_budget_bytes must be >= 0 or None")
         if self.mlfq_boost_s <= 0:

@@ -13,6 +13,7 @@ from kernel.scheduler.budget import KVBudget, kv_footprint_bytes, max_footprint_
 from kernel.scheduler.config import SchedConfig
 from kernel.scheduler.integrity import check_scheduler
 from kernel.scheduler.plan import (
+    CheckpointSpec,
     EvictResult,
     EvictSpec,
     LoadResult,
@@ -32,6 +33,7 @@ from kernel.scheduler.request import (
     SeqRequest,
     SeqState,
     WorkerId,
+    WorkerLoss,
 )
 from kernel.scheduler.selection import (
     choose_evictions,
@@ -49,11 +51,12 @@ class Scheduler:
         self.policy = policy
         self.kv_bytes_per_token = kv_bytes_per_token
         self._requests: dict[str, SeqRequest] = {}  # live (not terminal) requests
-        self._prompts: dict[str, tuple[list[int], dict]] = {}  # until prefilled
+        self._prompts: dict[str, tuple[list[int], dict]] = {}  # while live: a dead worker's requests replay from it
         self._budgets: dict[WorkerId, KVBudget] = {}
         self._plans: dict[WorkerId, Plan] = {}  # outstanding, at most one per worker
         self._previous_batch: dict[WorkerId, list[str]] = {}
         self._plan_ids = itertools.count(1)
+        self._stale: list[tuple[str, int]] = []  # checkpoints (rid, number) to delete from LMDB
 
     # -- queries ---------------------------------------------------------------------------
     def get(self, rid: str) -> SeqRequest | None:
@@ -69,6 +72,12 @@ class Scheduler:
     def resident_bytes(self, wid: WorkerId) -> int:
         return self._budgets[wid].used_bytes
 
+    def take_stale_checkpoints(self) -> list[tuple[str, int]]:
+        """Checkpoints (rid, number) no request needs any more (superseded, never confirmed, or
+        of a request that left): the caller deletes them from LMDB. Completions carry their own."""
+        stale, self._stale = self._stale, []
+        return stale
+
     # -- workers ---------------------------------------------------------------------------
     def add_worker(self, wid: WorkerId) -> None:
         if wid in self._budgets:
@@ -76,27 +85,41 @@ class Scheduler:
         self._budgets[wid] = KVBudget(self.config.kv_budget_bytes)
         self._previous_batch[wid] = []
 
-    def remove_worker(self, wid: WorkerId, now: float) -> list[Completion]:
-        """A dead worker: everything resident there or in its outstanding plan loses its KV.
-        A request that was only being prefilled goes back to WAITING (its prompt is still
-        held); every other one becomes FAILED (WORKER_FAILED), or CANCELLED if a cancel was
-        pending, with needs_free so any live worker deletes its LMDB entries."""
+    def remove_worker(self, wid: WorkerId, now: float) -> WorkerLoss:
+        """A dead worker: everything resident there or in its outstanding plan loses its state
+        there. A cancel-pending request becomes CANCELLED; every other one goes back to WAITING
+        from its prompt (`recover`): decoding is deterministic, so its replay makes the same
+        tokens again. Returns the cancelled ones (needs_free: any live worker deletes their
+        LMDB entries) and the recovered ones (whose old LMDB entries, if any, are stale)."""
         self._worker(wid)
         plan = self._plans.pop(wid, None)
         in_plan = set(plan.rids()) if plan else set()
-        prefilling = {s.rid for s in plan.load if s.mode == "prefill"} if plan else set()
+        self._stale += [(c.rid, c.key) for c in plan.checkpoint] if plan else []  # maybe written, never confirmed
         lost = [r for r in self._requests.values() if r.residency == wid or r.rid in in_plan]
         del self._budgets[wid], self._previous_batch[wid]
-        done: list[Completion] = []
+        loss = WorkerLoss()
         for req in lost:
-            if req.rid in prefilling and not req.is_cancel_requested:
-                req.residency, req.plan_id, req.state = None, None, SeqState.WAITING
-                continue
             req.residency = None
-            error = {"code": "WORKER_FAILED", "message": f"worker {wid} died holding {req.rid}"}
-            state = SeqState.CANCELLED if req.is_cancel_requested else SeqState.FAILED
-            done.append(self._retire(req, state, now, needs_free=True, error=error))
-        return done
+            if req.is_cancel_requested:
+                loss.completions.append(self._retire(req, SeqState.CANCELLED, now, needs_free=True))
+            else:
+                self._recover(req, now)
+                loss.recovered[req.rid] = req.num_generated
+        return loss
+
+    def _recover(self, req: SeqRequest, now: float) -> None:
+        """Back to its last durable state: READY from its checkpoint if it has one, else WAITING
+        from its prompt (kept until the request leaves). A snapshot the dead worker may have
+        left under its key is no longer its state (the kernel gives the replay a new key)."""
+        req.plan_id, req.kv_bytes = None, 0
+        req.num_recoveries += 1
+        if req.checkpoint is not None:
+            req.state, req.has_snapshot, req.is_snapshot_kv = SeqState.READY, True, True
+            req.num_generated, req.is_restoring_checkpoint = req.checkpoint_tokens, True
+        else:
+            req.state, req.has_snapshot, req.is_snapshot_kv = SeqState.WAITING, False, False
+            req.num_generated, req.is_restoring_checkpoint = 0, False
+        req.timeline.record_recovery(now, req.num_generated)
 
     # -- requests --------------------------------------------------------------------------
     def submit(self, req: SeqRequest, prompt_ids: list[int], params: dict, now: float) -> None:
@@ -163,6 +186,7 @@ class Scheduler:
             self._preempt(victim, plan)
         for req in batch:
             self._dispatch(req, plan, reservations[req.rid], now)
+            self._maybe_checkpoint(req, plan)
         self._record_preemptions(previous, plan, now)
         self._previous_batch[wid] = list(plan.decode)
         self._plans[wid] = plan
@@ -180,6 +204,8 @@ class Scheduler:
         done = [self._finish_eviction(s, result.evicted.get(s.rid), wid, now) for s in plan.evict]
         done += [self._finish_load(s, result.loaded.get(s.rid), wid, now) for s in plan.load]
         done += [self._finish_slice(rid, result, wid, now) for rid in plan.decode]
+        for spec in plan.checkpoint:
+            self._finish_checkpoint(spec, result.checkpointed.get(spec.rid))
         done += [self._finish_cancel(rid, now) for rid in plan.rids()]
         return [c for c in done if c is not None]
 
@@ -214,7 +240,29 @@ class Scheduler:
         if req.state is SeqState.WAITING:
             prompt_ids, params = self._prompts[req.rid]
             return LoadSpec(req.rid, "prefill", prompt_ids, params)
+        if req.is_restoring_checkpoint:
+            return LoadSpec(req.rid, "restore", source=req.checkpoint)
         return LoadSpec(req.rid, "restore")
+
+    def _maybe_checkpoint(self, req: SeqRequest, plan: Plan) -> None:
+        """Ask for a checkpoint at the end of this slice once checkpoint_every steps will have
+        passed since its last durable state (and the slice does not surely finish it)."""
+        every = self.config.checkpoint_every
+        after = req.num_generated + plan.steps
+        if every and after - req.checkpoint_tokens >= every and plan.steps < req.num_remaining:
+            req.num_checkpoints += 1
+            plan.checkpoint.append(CheckpointSpec(req.rid, req.num_checkpoints))
+
+    def _finish_checkpoint(self, spec: CheckpointSpec, res: EvictResult | None) -> None:
+        """A confirmed checkpoint supersedes the older one; a failed one (or one of a request that
+        has left) is deleted and the older one stays."""
+        req = self._requests.get(spec.rid)
+        if req is None or res is None or res.error:
+            self._stale.append((spec.rid, spec.key))
+            return
+        if req.checkpoint is not None:
+            self._stale.append((req.rid, req.checkpoint))
+        req.checkpoint, req.checkpoint_tokens = spec.key, req.num_generated
 
     def _record_preemptions(self, previous: list[str], plan: Plan, now: float) -> None:
         """A live request of the previous batch on this worker that is not decoded now."""
@@ -242,10 +290,8 @@ class Scheduler:
         if res is None or res.error:
             return self._fail(req, res, wid, now)
         if spec.mode == "restore":
-            req.has_snapshot = False
+            req.has_snapshot, req.is_restoring_checkpoint = False, False
             req.timeline.restore_durations_s.append(res.t_s)
-        else:
-            self._prompts.pop(req.rid, None)
         req.kv_bytes = res.kv_bytes
         return None
 
@@ -315,7 +361,7 @@ class Scheduler:
         req.state, req.residency, req.has_snapshot, req.plan_id = state, None, False, None
         req.error = error
         req.timeline.finish_s = now
-        return Completion(req, needs_free=needs_free, free_worker=free_worker)
+        return Completion(req, needs_free=needs_free, free_worker=free_worker, checkpoint=req.checkpoint)
 
     def _worker(self, wid: WorkerId) -> KVBudget:
         budget = self._budgets.get(wid)

@@ -28,7 +28,7 @@ def check_scheduler(
     counts = Counter(r.state for r in requests.values())
     num_counted = counts[SeqState.WAITING] + counts[SeqState.READY] + counts[SeqState.RUNNING]
     assert num_counted == len(requests), f"state counts {dict(counts)} != {len(requests)} live"
-    assert set(prompts) <= set(requests), "prompt kept for a request that left"
+    assert set(prompts) == set(requests), "a live request without its prompt, or a prompt kept for one that left"
     for wid, budget in budgets.items():
         budget.check_integrity(wid)
         resident = {rid for rid, r in requests.items() if r.residency == wid}
@@ -75,3 +75,7 @@ def _check_request(
         else:
             assert req.residency is None, f"{rid}: being evicted but still resident"
     assert req.num_generated <= req.max_new_tokens, f"{rid}: generated past max_new_tokens"
+    assert req.checkpoint is None or req.checkpoint_tokens <= req.num_generated, f"{rid}: checkpoint ahead"
+    if req.is_restoring_checkpoint:
+        assert req.checkpoint is not None and req.has_snapshot and req.state is not SeqState.WAITING, (
+            f"{rid}: restoring a checkpoint it does not have")

@@ -5,10 +5,13 @@ syscalls/worker_messages.py, for the kernel and the worker alike.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from kernel.scheduler.request import WorkerId
 from syscalls.worker_messages import (
+    CheckpointSpec,
     EvictResult,
     EvictSpec,
     LoadResult,
@@ -18,7 +21,12 @@ from syscalls.worker_messages import (
     SeqResult,
 )
 
-__all__ = ["EvictResult", "EvictSpec", "LoadResult", "LoadSpec", "Plan", "PlanResult", "SeqResult"]
+__all__ = ["CheckpointSpec", "EvictResult", "EvictSpec", "LoadResult", "LoadSpec", "Plan", "PlanResult", "SeqResult"]
+
+
+def checkpoint_key(rid: str, number: int) -> str:
+    """The default LMDB key of a request's checkpoint (the kernel uses its own, see WorkerKeys)."""
+    return f"{rid}#c{number}"
 
 
 @dataclass(slots=True)
@@ -30,6 +38,7 @@ class Plan:
     evict: list[EvictSpec] = field(default_factory=list)
     load: list[LoadSpec] = field(default_factory=list)
     decode: list[str] = field(default_factory=list)
+    checkpoint: list[CheckpointSpec] = field(default_factory=list)  # key: the checkpoint's number
 
     def rids(self) -> list[str]:
         """Every request in the plan (evicted, loaded or decoded), each once."""
@@ -38,8 +47,14 @@ class Plan:
         seen.update(dict.fromkeys(self.decode))
         return list(seen)
 
-    def to_wire(self) -> dict:
-        return PlanRequest(self.plan_id, self.evict, self.load, list(self.decode), self.steps).to_wire()
+    def to_wire(self, key: Callable[[str], str] = str, snapshot: Callable[[str, int], str] = checkpoint_key) -> dict:
+        """The PlanRequest map, each request named by `key(rid)` (the worker-side key) and each
+        checkpoint by `snapshot(rid, number)`."""
+        evict = [EvictSpec(key(e.rid), e.mode) for e in self.evict]
+        load = [LoadSpec(key(x.rid), x.mode, x.prompt_ids, x.params,
+                         None if x.source is None else snapshot(x.rid, x.source)) for x in self.load]
+        checkpoint = [CheckpointSpec(key(c.rid), snapshot(c.rid, c.key)) for c in self.checkpoint]
+        return PlanRequest(self.plan_id, evict, load, [key(r) for r in self.decode], self.steps, checkpoint).to_wire()
 
 
 @dataclass(slots=True)
@@ -51,6 +66,7 @@ class PlanResult:
     evicted: dict[str, EvictResult]
     loaded: dict[str, LoadResult]
     results: dict[str, SeqResult]
+    checkpointed: dict[str, EvictResult] = field(default_factory=dict)
 
     @classmethod
     def from_wire(cls, msg: dict) -> PlanResult:
@@ -61,10 +77,20 @@ class PlanResult:
             raise ValueError(f"bad plan_done message: {exc!r}") from None
 
     @classmethod
-    def from_done(cls, done: PlanDone) -> PlanResult:
-        """The scheduler's view of a PlanDone: each part indexed by request id."""
+    def from_done(cls, done: PlanDone, rid_of: Callable[[Any], Any] = lambda key: key) -> PlanResult:
+        """The scheduler's view of a PlanDone: each part indexed by request id (`rid_of` a
+        worker-side key; parts naming no live request are dropped)."""
+        def index(items: list) -> dict:
+            by_rid = {}
+            for item in items:
+                rid = rid_of(item.rid)
+                if rid is not None:
+                    item.rid = rid
+                    by_rid[rid] = item
+            return by_rid
+
         return cls(
             worker_id=done.worker_id, plan_id=done.plan_id, t_start=done.t_start, t_end=done.t_end,
-            evicted={e.rid: e for e in done.evicted}, loaded={x.rid: x for x in done.loaded},
-            results={r.rid: r for r in done.results},
+            evicted=index(done.evicted), loaded=index(done.loaded), results=index(done.results),
+            checkpointed=index(done.checkpointed),
         )

@@ -43,6 +43,11 @@ class SeqRequest:
     kv_bytes: int = 0  # last resident KV size the worker reported
     plan_id: int | None = None  # the outstanding plan it is in (RUNNING only)
     is_cancel_requested: bool = False
+    num_recoveries: int = 0  # times its worker died and it went back to replay
+    checkpoint: int | None = None  # number of its latest confirmed checkpoint (kept in LMDB)
+    checkpoint_tokens: int = 0  # num_generated at that checkpoint
+    num_checkpoints: int = 0  # checkpoints asked for so far (numbers them)
+    is_restoring_checkpoint: bool = False  # READY after a worker death: restore from `checkpoint`
     finish_reason: str | None = None
     output_ids: list[int] | None = None
     output_logprobs: bytes | None = None
@@ -78,6 +83,17 @@ class Completion:
     request: SeqRequest
     needs_free: bool = False
     free_worker: WorkerId | None = None
+    checkpoint: int | None = None  # its checkpoint, to delete from LMDB
+
+
+@dataclass(slots=True)
+class WorkerLoss:
+    """What remove_worker did: cancel-pending requests left (completions); the others went
+    back to replay (recovered: rid -> the number of generated tokens it resumes from, 0 for the
+    prompt, or its checkpoint's)."""
+
+    completions: list[Completion] = field(default_factory=list)
+    recovered: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -39,6 +39,15 @@ class Timeline:
     preemption_s: list[float] = field(default_factory=list)
     snapshot_durations_s: list[float] = field(default_factory=list)
     restore_durations_s: list[float] = field(default_factory=list)
+    recovery_s: list[float] = field(default_factory=list)  # its worker died: replayed from ...
+    recovery_resume_tokens: list[int] = field(default_factory=list)  # ... this many tokens (checkpoint or 0)
+
+    def record_recovery(self, now: float, resume_tokens: int) -> None:
+        """Its worker died: it resumes from `resume_tokens` (its checkpoint's, or 0 for the
+        prompt); the tokens past that are made again by the replay (and checked)."""
+        self.recovery_s.append(now)
+        self.recovery_resume_tokens.append(resume_tokens)
+        self.num_output_tokens = resume_tokens
 
     def record_slice(self, worker_id: int, start_s: float, end_s: float, num_tokens: int) -> None:
         self.slices.append(SliceRecord(worker_id, start_s, end_s, num_tokens))
@@ -101,6 +110,8 @@ class Timeline:
             preemption_s=list(self.preemption_s),
             snapshot_durations_s=list(self.snapshot_durations_s),
             restore_durations_s=list(self.restore_durations_s),
+            recovery_s=list(self.recovery_s),
+            recovery_resume_tokens=list(self.recovery_resume_tokens),
         )
         return out
 

@@ -14,6 +14,7 @@ from kernel.scheduler import (
     SeqState,
     make_scheduler,
 )
+from kernel.scheduler.plan import checkpoint_key
 from tests.scheduler.sim import FakeClock, SimCluster
 
 BPT = 2
@@ -31,7 +32,7 @@ class Harness:
         self.expected: dict[str, int] = {}  # rid -> tokens it must finish with
         self.completed: dict[str, Completion] = {}
         self.cancelled: set[str] = set()
-        self.killed_rids: set[str] = set()
+        self.recovered: set[str] = set()  # went back to WAITING when their worker died
         self.num_rids = 0
         self.bounds = BoundTracker(self)
         for _ in range(num_workers):
@@ -90,6 +91,7 @@ class Harness:
         done = self.sim.execute(wid, msg)
         for c in self.sched.on_plan_done(wid, PlanResult.from_wire(done), self.clock.now):
             self.absorb(c)
+        self.free_stale()
         self.bounds.after_done(msg)
         return True
 
@@ -104,11 +106,26 @@ class Harness:
     def kill(self, wid: int) -> None:
         self.inflight.pop(wid, None)
         self.sim.kill(wid)
-        for c in self.sched.remove_worker(wid, self.clock.now):
-            self.killed_rids.add(c.request.rid)
+        loss = self.sched.remove_worker(wid, self.clock.now)
+        for c in loss.completions:
+            assert c.request.rid in self.cancelled, f"{c.request.rid} left with its worker uncancelled"
             self.absorb(c)
+        for rid, resume in loss.recovered.items():
+            req = self.sched.get(rid)
+            assert req is not None and req.num_generated == resume, rid
+            if req.checkpoint is None:
+                assert req.state is SeqState.WAITING and resume == 0, rid
+            else:
+                assert req.state is SeqState.READY and resume == req.checkpoint_tokens, rid
+            self.sim.free(None, rid)  # what the kernel does with the old snapshot key
+            self.recovered.add(rid)
+        self.free_stale()
         self.bounds.is_valid = False  # re-queued prefills keep old tickets: bounds void
         self.add_worker()
+
+    def free_stale(self) -> None:
+        for rid, number in self.sched.take_stale_checkpoints():
+            self.sim.free(None, checkpoint_key(rid, number))
 
     def absorb(self, c: Completion) -> None:
         req = c.request
@@ -116,6 +133,8 @@ class Harness:
         self.completed[req.rid] = c
         if c.needs_free:
             self.sim.free(c.free_worker, req.rid)
+        if c.checkpoint is not None:
+            self.sim.free(None, checkpoint_key(req.rid, c.checkpoint))
         if req.state is SeqState.FINISHED:
             assert req.num_generated == self.expected[req.rid], (
                 f"{req.rid}: {req.num_generated} tokens"
@@ -127,8 +146,7 @@ class Harness:
         elif req.state is SeqState.CANCELLED:
             assert req.rid in self.cancelled
         else:
-            assert req.state is SeqState.FAILED and req.error["code"] == "WORKER_FAILED", req.error
-            assert req.rid in self.killed_rids
+            raise AssertionError(f"{req.rid} failed: {req.error} (a worker death must lose nothing)")
 
     def drain(self, max_rounds: int = 20_000) -> None:
         """Run every worker until nothing is live; fails on a deadlock."""
@@ -153,8 +171,12 @@ class Harness:
         assert not set(live) & set(self.completed), "request both live and completed"
         for req in live.values():
             self._check_location(req)
-        for rid in self.sim.lmdb:
-            assert rid in live, f"snapshot of {rid} leaked"
+        for key in self.sim.lmdb:
+            rid, _, number = key.partition("#c")
+            assert rid in live, f"snapshot {key} leaked"
+            if number:  # a checkpoint: the request's current one, or one in flight
+                req = live[rid]
+                assert int(number) == req.checkpoint or req.state is SeqState.RUNNING, f"stale checkpoint {key}"
         for wid, seqs in self.sim.workers.items():
             for rid in seqs:
                 assert rid in live and live[rid].residency in (wid, None), f"{rid} leaked on {wid}"
@@ -167,6 +189,10 @@ class Harness:
         holders = [w for w, seqs in self.sim.workers.items() if req.rid in seqs]
         if req.state is SeqState.WAITING:
             assert not in_lmdb and not holders, f"{req.rid}: WAITING but loaded"
+        elif req.is_restoring_checkpoint:
+            key = checkpoint_key(req.rid, req.checkpoint)
+            assert key in self.sim.lmdb and not holders, f"{req.rid}: recovering without its checkpoint"
+            assert len(self.sim.lmdb[key].seq.generated) == req.num_generated, f"{req.rid}: checkpoint length"
         elif req.has_snapshot:
             assert in_lmdb and not holders, f"{req.rid}: swapped without exactly one snapshot"
             assert self.sim.lmdb[req.rid].has_kv == req.is_snapshot_kv

@@ -8,7 +8,7 @@ asserts that a worker never holds more KV than its budget and tracks every LMDB 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass
@@ -70,7 +70,8 @@ class SimCluster:
         del self.workers[wid]
 
     def free(self, wid: int | None, rid: str) -> None:
-        """The `free` message: drop resident KV (if the worker lives) and LMDB entries."""
+        """The `free` message: drop resident KV (if the worker lives) and LMDB entries under the
+        key `rid` (a request's, or a checkpoint's)."""
         if wid is not None and wid in self.workers:
             self.workers[wid].pop(rid, None)
         self.lmdb.pop(rid, None)
@@ -94,6 +95,7 @@ class SimCluster:
         loaded = [self._load(wid, spec) for spec in msg["load"]]
         self._check_budget(wid, "after loads")
         results = self._decode(wid, msg["decode"], msg["steps"])
+        checkpointed = [self._checkpoint(wid, c) for c in msg.get("checkpoint", [])]
         return {
             "type": "plan_done",
             "worker_id": wid,
@@ -103,6 +105,7 @@ class SimCluster:
             "evicted": evicted,
             "loaded": loaded,
             "results": results,
+            "checkpointed": checkpointed,
             "extra_field": "tolerated",
         }
 
@@ -136,7 +139,11 @@ class SimCluster:
                 self.stop_at.get(rid),
             )
         else:
-            snap = self.lmdb.pop(rid, None)  # restore consumes the snapshot
+            if spec.get("source") is not None:  # a checkpoint: copied, kept
+                snap = self.lmdb.get(spec["source"])
+                snap = snap and Snapshot(replace(snap.seq, rid=rid, generated=list(snap.seq.generated)), True)
+            else:
+                snap = self.lmdb.pop(rid, None)  # restore consumes the snapshot
             if snap is None:
                 return {
                     "rid": rid,
@@ -155,6 +162,15 @@ class SimCluster:
             "t_s": self.RESTORE_S,
             "error": None,
         }
+
+    def _checkpoint(self, wid: int, spec: dict) -> dict:
+        seq = self.workers[wid].get(spec["rid"])
+        if seq is None:
+            return {"rid": spec["rid"], "error": _err("NOT_FOUND", "not resident")}
+        assert spec["key"] not in self.lmdb, f"{spec['key']}: checkpoint written twice"
+        self.lmdb[spec["key"]] = Snapshot(replace(seq, generated=list(seq.generated)), has_kv=True)
+        self.clock.advance(self.SNAPSHOT_S)
+        return {"rid": spec["rid"], "snapshot_bytes": self.kv_bytes(seq), "t_s": self.SNAPSHOT_S, "error": None}
 
     def _decode(self, wid: int, rids: list[str], steps: int) -> list[dict]:
         resident = self.workers[wid]

@@ -42,6 +42,7 @@ def test_plan_wire_shape_is_the_documented_plan_message():
         ],
         "decode": ["a/0"],
         "steps": 4,
+        "checkpoint": [],
     }
 
 
@@ -122,24 +123,52 @@ def test_cancel_of_a_running_request_completes_when_its_plan_returns():
     assert not h.sim.workers[0] and not h.sched.requests()
 
 
-def test_remove_worker_requeues_prefills_and_fails_the_rest():
+def test_remove_worker_requeues_everything_it_held_from_the_prompt():
     h = _harness(num_workers=2, quantum=2, max_batch=2)
     h.submit("a", 3, 10, 1, 0, None)
-    h.dispatch(0), h.complete(0)  # a/0 resident on 0
+    h.dispatch(0), h.complete(0)  # a/0 resident on 0, 2 tokens made
     h.submit("b", 3, 10, 1, 0, None)
     h.dispatch(0)  # a/0 decoded, b/1 prefilled on 0, in flight
-    lost = h.sched.remove_worker(0, 1.0)
-    assert [c.request.rid for c in lost] == ["a/0"]
-    assert (
-        lost[0].request.state is SeqState.FAILED
-        and lost[0].request.error["code"] == "WORKER_FAILED"
-    )
-    assert lost[0].needs_free and lost[0].free_worker is None
-    assert h.sched.get("b/1").state is SeqState.WAITING
+    assert h.sched.get("a/0").num_generated == 2
+    loss = h.sched.remove_worker(0, 1.0)
+    assert loss.completions == [] and loss.recovered == {"a/0": 0, "b/1": 0}
+    for rid in ("a/0", "b/1"):
+        req = h.sched.get(rid)
+        assert req.state is SeqState.WAITING and req.num_generated == 0 and req.num_recoveries == 1
+        assert req.timeline.recovery_s == [1.0] and req.timeline.num_output_tokens == 0
     h.sched.check_integrity()
-    assert h.sched.next_plan(1, 1.0).load[0].mode == "prefill"
+    plan = h.sched.next_plan(1, 1.0)
+    assert [(s.rid, s.mode, s.prompt_ids) for s in plan.load] == [("a/0", "prefill", [0, 1, 2]), ("b/1", "prefill", [0, 1, 2])]
     with pytest.raises(SchedulerError, match="unknown worker"):
         h.sched.next_plan(0, 1.0)
+
+
+def test_a_dead_worker_s_request_resumes_from_its_checkpoint():
+    h = _harness(num_workers=2, quantum=2, max_batch=1, checkpoint_every=3)
+    h.submit("a", 3, 10, 1, 0, None)
+    h.dispatch(0), h.complete(0)  # 2 steps: no checkpoint yet
+    assert h.sched.get("a/0").checkpoint is None
+    assert h.dispatch(0) and h.inflight[0]["checkpoint"] == [{"rid": "a/0", "key": "a/0#c1"}]
+    h.complete(0)  # 4 steps: checkpoint 1 holds them
+    req = h.sched.get("a/0")
+    assert (req.checkpoint, req.checkpoint_tokens) == (1, 4) and "a/0#c1" in h.sim.lmdb
+    h.dispatch(0)  # steps 5-6 in flight, then the worker dies
+    loss = h.sched.remove_worker(0, 1.0)
+    assert loss.recovered == {"a/0": 4}
+    assert req.state is SeqState.READY and req.num_generated == 4 and req.timeline.num_output_tokens == 4
+    plan = h.sched.next_plan(1, 1.0)
+    assert [(s.rid, s.mode, s.source) for s in plan.load] == [("a/0", "restore", 1)]
+    h.sched.check_integrity()
+
+
+def test_remove_worker_completes_a_pending_cancel():
+    h = _harness(num_workers=2, quantum=2, max_batch=2)
+    h.submit("a", 3, 10, 1, 0, None)
+    h.dispatch(0)
+    assert h.sched.cancel("a/0", 0.5).is_deferred
+    loss = h.sched.remove_worker(0, 1.0)
+    assert loss.recovered == {} and [c.request.state for c in loss.completions] == [SeqState.CANCELLED]
+    assert loss.completions[0].needs_free and not h.sched.requests()
 
 
 def test_a_failed_load_fails_only_that_request():

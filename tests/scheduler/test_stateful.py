@@ -34,8 +34,9 @@ class SchedulerMachine(RuleBasedStateMachine):
         budget_tokens=BUDGET_TOKENS,
         preempt=st.sampled_from(["swap", "recompute"]),
         fifo_slice_steps=st.integers(1, 8),
+        checkpoint_every=st.sampled_from([0, 0, 1, 3, 10]),
     )
-    def setup(self, num_workers, max_batch, quantum, budget_tokens, preempt, fifo_slice_steps):
+    def setup(self, num_workers, max_batch, quantum, budget_tokens, preempt, fifo_slice_steps, checkpoint_every):
         config = SchedConfig(
             policy=self.policy_name,
             quantum=quantum,
@@ -43,6 +44,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             kv_budget_bytes=None if budget_tokens is None else budget_tokens * 2,
             preempt=preempt,
             fifo_slice_steps=fifo_slice_steps,
+            checkpoint_every=checkpoint_every,
             mlfq_boost_s=0.02,
             fair_weights={"c": 2.0},
         )

@@ -4,6 +4,7 @@ crashes, output limits, queueing, cancellation, and no stray processes after clo
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -136,6 +137,26 @@ def test_crashing_tools_yield_tool_error_and_the_pool_recovers(pool_harness):
     wait_ready(h)
     assert set(h.services.tools.pool.pids()) != old_pids
     assert call_tool(h, "a", "calculator", expression="1+1")["result"] == {"result": 2}
+    h.services.check_integrity()
+
+
+def test_a_runner_killed_mid_call_fails_that_call_alone(pool_harness):
+    """SIGKILL from outside: that call gets TOOL_ERROR naming the exit, the other runner's call
+    completes, and the pool replaces the runner."""
+    h = pool_harness
+    pool = h.services.tools.pool
+    n = len(h.sent)
+    assert h.call("a", "tool.call", name="sleep", args={"seconds": 30}, timeout_s=60) is DEFERRED
+    run_until(h, lambda: pool.num_in_flight() == 1)
+    (victim,) = [r for r in pool.runners.values() if r.call is not None]
+    assert h.call("b", "tool.call", name="sleep", args={"seconds": 0.3}, timeout_s=60) is DEFERRED
+    os.kill(victim.proc.pid, signal.SIGKILL)
+    run_until(h, lambda: len(h.sent) >= n + 2)
+    killed, other = sorted(h.sent[n : n + 2], key=lambda reply: reply["ok"])
+    assert killed["error"]["code"] == "TOOL_ERROR" and "exit code -9" in killed["error"]["message"], killed
+    assert other["ok"] and other["result"] == {"result": {"slept_s": 0.3}}, other
+    wait_ready(h)
+    assert victim.proc.pid not in pool.pids()
     h.services.check_integrity()
 
 

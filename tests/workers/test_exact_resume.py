@@ -6,7 +6,7 @@ import itertools
 
 from hypothesis import HealthCheck, given, settings
 
-from tests.workers.plans import sliced, uninterrupted
+from tests.workers.plans import Run, absorb, prefill, sliced, uninterrupted
 from tests.workers.strategies import cut_points, gen_params, prompts
 from workers.engine import WorkerEngine
 
@@ -44,3 +44,33 @@ def test_drop_resume_continues_from_saved_logits(
     n = min(first_cut + 1, len(ref.step_scores))
     assert run.step_scores[:n] == ref.step_scores[:n]
     assert engine.store.count_entries() == 0
+
+
+@SETTINGS
+@given(prompt=prompts, params=gen_params(), cuts=cut_points())
+def test_a_checkpoint_outlives_its_worker_and_resumes_bit_exact(
+    engine: WorkerEngine, prompt: list[int], params: dict, cuts: list[int]
+) -> None:
+    """Checkpoint at the first cut (the request stays resident and runs on), lose the resident
+    state at the second (the worker died), restore from the checkpoint under a new key, and the
+    replayed steps and the rest equal an uninterrupted decode; the checkpoint is kept until freed."""
+    ref = uninterrupted(engine.execute_plan, f"ref{next(RIDS)}", prompt, params)
+    rid, again, key = f"c{next(RIDS)}", f"r{next(RIDS)}", f"ckpt{next(RIDS)}"
+    first, lost = sorted(cuts)[0], sorted(cuts)[-1] + 3
+    run = Run()
+    done = engine.execute_plan({"plan_id": 1, "load": [prefill(rid, prompt, params)], "decode": [rid], "steps": first,
+                                "checkpoint": [{"rid": rid, "key": key}]})
+    if absorb(run, done):
+        return  # finished before the checkpoint: nothing to resume
+    assert done["checkpointed"][0]["error"] is None and done["checkpointed"][0]["snapshot_bytes"] > 0
+    engine.execute_plan({"plan_id": 2, "decode": [rid], "steps": lost - first})
+    engine.free([rid])  # the worker died: its resident state is gone, the checkpoint is not
+    replay = Run(step_scores=list(run.step_scores))
+    absorb(replay, engine.execute_plan({"plan_id": 3, "load": [{"rid": again, "mode": "restore", "source": key}],
+                                        "decode": [again], "steps": 10_000}))
+    assert not replay.errors
+    assert replay.output_ids == ref.output_ids and replay.finish_reason == ref.finish_reason
+    assert replay.step_scores == ref.step_scores
+    assert engine.store.count_entries(key) > 0  # kept until the kernel frees it
+    engine.free([key])
+    assert engine.store.count_entries() == 0 and engine.resident == {}

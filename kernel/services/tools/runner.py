@@ -18,6 +18,7 @@ from pathlib import Path
 
 import zmq
 
+from kernel.lifeline import die_with_parent
 from kernel.services.tools.registry import ToolRegistry
 from kernel.services.tools.spec import ToolEnv
 from syscalls.codec import pack, unpack
@@ -53,7 +54,7 @@ def execute(registry: ToolRegistry, msg: dict, storage_path: Path) -> dict:
 
 
 def serve(address: str, identity: str, storage_path: Path) -> int:
-    parent = os.getppid()
+    parent = die_with_parent()  # and the loop below checks the parent too
     registry = ToolRegistry()
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
