@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kernel.context import DEFERRED, CallContext, Deferred
+from kernel.llm.leftovers import clear_snapshots
 from kernel.llm.metrics import History
 from kernel.llm.prompt import PromptCodec, Window
 from kernel.llm.sched_adapter import SchedulerAdapter
@@ -61,6 +62,9 @@ class LLMService:
         self.pending_frees: list[str] = []  # worker-side keys to free once a worker is ready
 
     def start(self) -> None:
+        left = clear_snapshots(self.config.state_dir / "snapshots.lmdb")  # before any worker opens it
+        if left:
+            log.warning("removed %d snapshot entries left in %s by an earlier kernel", left, self.config.state_dir)
         self.pool.start()
 
     # ---- from handlers ----

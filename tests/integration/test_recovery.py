@@ -108,3 +108,24 @@ def test_kernel_killed_leaves_no_worker_or_tool_runner(tmp_path):
     k.proc.send_signal(signal.SIGKILL)
     k.proc.wait()
     wait_for(lambda: not any(is_alive(p) for p in children), timeout_s=5, what="the kernel's children to die")
+
+
+def test_a_new_kernel_deletes_snapshots_an_earlier_one_left(tmp_path):
+    """kill -9 a kernel with a request swapped out to LMDB; the next kernel on the state dir starts
+    with an empty snapshot store (no request of its own needs them) and serves."""
+    k = KernelProc(tmp_path / "s", "--scheduler", "rr", "--quantum", "1", "--kv-pool-bytes", str(80 * BPT)).wait_ready()
+    with k.client("a") as c:
+        pending = [c.submit("llm.generate", prompt="Swap me out, please.", max_new_tokens=60, request_id=f"r{i}")
+                   for i in range(2)]  # two do not fit together: one is swapped out at each turn
+        wait_for(lambda: c.pump() >= 0 and snapshot_entries(k.state_dir) > 0, timeout_s=60, what="a swap to LMDB")
+        k.proc.send_signal(signal.SIGKILL)
+        k.proc.wait()
+        del pending
+    k2 = KernelProc(tmp_path / "s").wait_ready()
+    try:
+        assert snapshot_entries(k2.state_dir) == 0
+        with k2.client("b") as c:
+            assert len(c.llm_generate(prompt="still serving", max_new_tokens=4)["token_ids"]) == 4
+    finally:
+        assert k2.stop() == 0
+    assert "removed" in (k2.state_dir / "kernel.log").read_text()
