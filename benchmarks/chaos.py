@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--quantum", type=int, default=8)
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--checkpoint-every", type=int, default=None, help="decode steps (default: the kernel's default)")
-    p.add_argument("--kill-every-s", type=float, default=3.0, help="seconds between worker kills")
+    p.add_argument("--kill-every-s", type=float, default=5.0, help="seconds between worker kills (each waits until every worker is ready)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=["think_s=0.05"], metavar="KEY=VALUE", help="parameter for every agent")
     p.add_argument("--model", default="tiny")
@@ -50,20 +50,22 @@ def progress(message: str) -> None:
 
 
 class Killer:
-    """on_tick: SIGKILL a random ready worker every `every_s` seconds (after the first `every_s`)."""
+    """on_tick: SIGKILL a random worker every `every_s` seconds (after the first `every_s`), when
+    every worker is ready: one failure at a time, so a kill never meets a worker still loading."""
 
-    def __init__(self, kernel, every_s: float, seed: int):
-        self.kernel, self.every_s, self.rng = kernel, every_s, random.Random(seed)
+    def __init__(self, kernel, num_workers: int, every_s: float, seed: int):
+        self.kernel, self.num_workers, self.every_s, self.rng = kernel, num_workers, every_s, random.Random(seed)
         self.next_s = time.monotonic() + every_s
         self.kills: list[float] = []
 
     def __call__(self, session) -> None:
         if time.monotonic() < self.next_s:
             return
-        pids = [w["pid"] for w in self.kernel.stats()["workers"] if w["is_ready"]]
-        if pids:
-            os.kill(self.rng.choice(pids), signal.SIGKILL)
-            self.kills.append(time.monotonic())
+        workers = self.kernel.stats()["workers"]
+        if len(workers) < self.num_workers or not all(w["is_ready"] for w in workers):
+            return  # a replacement is still loading: wait for it
+        os.kill(self.rng.choice([w["pid"] for w in workers]), signal.SIGKILL)
+        self.kills.append(time.monotonic())
         self.next_s = time.monotonic() + self.every_s
 
 
@@ -77,7 +79,7 @@ def run_once(args: argparse.Namespace, name: str, checkpoint_every: int | None, 
     progress(f"{name}: {' '.join(flags)}")
     run = KernelRun.start(flags, None, args.workers)
     try:
-        killer = Killer(run.kernel, args.kill_every_s, args.seed) if kill else None
+        killer = Killer(run.kernel, args.workers, args.kill_every_s, args.seed) if kill else None
         session = run_session(run.kernel, args.agents, args.seed, args.param, on_tick=killer)
         stats = run.kernel.stats()
         report = build_report(agent_runs(session), stats, session.started_s, session.ended_s, {}, run.kernel.pid)

@@ -3,7 +3,9 @@ figure is the mean over its finished requests). Pure."""
 
 from __future__ import annotations
 
+from kernel.scheduler.request import SeqRequest
 from kernel.scheduler.timeline import Timeline, aggregate_by_agent
+from syscalls.digests import bytes_sha256, output_sha256
 
 
 class History:
@@ -29,3 +31,20 @@ class History:
             entry["num_requests"] = entry.get("num_requests", 0) + 1
             entry["output_tokens"] = entry.get("output_tokens", 0) + n
         return {"requests": rows, "agents": agents}
+
+
+def record_of(req: SeqRequest) -> dict:
+    """The sched.stats row of a request that left the scheduler."""
+    row = req.timeline.to_dict()
+    ids = list(req.output_ids or [])
+    row.update(state=req.state.value, output_tokens=len(ids), output_sha256=output_sha256(ids),
+               logprobs_sha256=None if req.output_logprobs is None else bytes_sha256(req.output_logprobs),
+               prompt_tokens=req.prompt_len, finish_reason=req.finish_reason, error=req.error)
+    return row
+
+
+def active_row(req: SeqRequest) -> dict:
+    """The sched.stats row of a live request."""
+    row = req.timeline.to_dict()
+    row.update(state="cancelling" if req.is_cancel_requested else req.state.value, output_tokens=req.num_generated)
+    return row

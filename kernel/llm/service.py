@@ -10,16 +10,32 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from kernel.context import DEFERRED, CallContext, Deferred
+from kernel.context import DEFERRED, CallContext
+from kernel.llm.keys import WorkerKeys
 from kernel.llm.leftovers import clear_snapshots
-from kernel.llm.metrics import History
+from kernel.llm.metrics import History, active_row, record_of
+from kernel.llm.overhead import OverheadMeter
 from kernel.llm.prompt import PromptCodec, Window
-from kernel.llm.sched_adapter import SchedulerAdapter
+from kernel.llm.requests import (
+    Submission,
+    full_request_id,
+    generate_result,
+    stable_seed,
+    take_slice,
+)
 from kernel.llm.workers import WorkerEvents, WorkerHandle, WorkerPool
-from syscalls.digests import unpack_float32
+from kernel.scheduler import (
+    Completion,
+    PlanResult,
+    SchedConfig,
+    Scheduler,
+    SeqRequest,
+    SeqState,
+    make_scheduler,
+)
+from kernel.scheduler.request import SchedulerError
 from syscalls.errors import ErrorCode, SyscallError
 from syscalls.worker_messages import FreeRequest, PlanDone
 
@@ -32,28 +48,19 @@ PARAM_KEYS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "num_be
               "early_stopping", "stop", "stop_token_ids", "logprobs")
 
 
-@dataclass(slots=True)
-class Submission:
-    """A validated llm.generate call, possibly waiting for the model to load."""
-
-    rid: str
-    agent: str
-    args: dict
-    arrival_s: float
-    reply: Deferred | None  # None for internal requests (summaries)
-    on_done: Any = None  # internal continuation: fn(result dict) for summaries
-    prompt_ids: list[int] = field(default_factory=list)
-    delivered: list[int] = field(default_factory=list)  # tokens it has produced (streamed, if streaming)
-    cursor: int = 0  # tokens its current attempt has produced (< len(delivered) while replaying)
-
-
 class LLMService:
+    """Owns the scheduler core (the kernel's clock and worker-side keys around it), the worker
+    pool, the prompt codec and every pending reply."""
+
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.config = kernel.config
         self.pool = WorkerPool(self.config, kernel.loop, WorkerEvents(self._on_ready, self._on_message, self._on_dead))
         self.codec: PromptCodec | None = None
-        self.sched: SchedulerAdapter | None = None
+        self.core: Scheduler | None = None  # made when the first worker is ready (its KV pool sizes the budget)
+        self.keys = WorkerKeys()
+        self.overhead = OverheadMeter()
+        self.snapshot_bytes: dict[str, int] = {}  # the snapshot index: rid -> bytes of its LMDB snapshot
         self.unready: list[Submission] = []  # arrived before any worker was ready
         self.live: dict[str, Submission] = {}
         self.history = History()
@@ -78,7 +85,7 @@ class LLMService:
         rid = self._request_id(ctx.caller, args["request_id"])
         sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer())
         self.live[rid] = sub
-        if self.sched is None:
+        if self.core is None:
             self.unready.append(sub)
         else:
             self._admit(sub)
@@ -120,12 +127,15 @@ class LLMService:
         sub.prompt_ids = ids
         params = {k: sub.args[k] for k in PARAM_KEYS}
         if params["seed"] is None:
-            params["seed"] = _stable_seed(sub.rid)
+            params["seed"] = stable_seed(sub.rid)  # fixed here, so a replay draws the same tokens
+        req = SeqRequest(sub.rid, sub.agent, sub.arrival_s, len(ids), params["max_new_tokens"], params["num_beams"],
+                         sub.args["priority"])
         try:
-            self.sched.submit(sub.rid, sub.agent, ids, params, sub.args["priority"], sub.arrival_s)
-        except SyscallError as err:
-            self._fail(sub.rid, err.code, err.message)
+            self.core.submit(req, ids, params, time.monotonic())
+        except SchedulerError as err:
+            self._fail(sub.rid, err.code, str(err))
             return
+        self.keys.assign(sub.rid)
         self._kick()
 
     def _start_summary(self, sub: Submission, ids: list[int]) -> None:
@@ -142,16 +152,22 @@ class LLMService:
         self._cancel(rid, "cancelled by llm.cancel")
         return True
 
-    def _cancel(self, rid: str, why: str) -> None:
-        if self.sched is not None and self.sched.core.get(rid) is not None:
-            self.sched.cancel(rid)
-        self._fail(rid, ErrorCode.CANCELLED, why)
+    def _cancel(self, rid: str, why: str, code: ErrorCode = ErrorCode.CANCELLED) -> None:
+        """Reply `code` now; the scheduler lets go of the request now or when its plan returns."""
+        if self.core is not None and self.core.get(rid) is not None:
+            effect = self.core.cancel(rid, time.monotonic())
+            if effect.completion is not None:
+                self._let_go(effect.completion)
+        self._fail(rid, code, why)
         summary = self.live.get(f"{rid}#summary")
         if summary is not None:
             self._cancel(summary.rid, why)
 
     def snapshots(self, agent: str) -> list[dict]:
-        return self.sched.snapshot_index(agent) if self.sched is not None else []
+        """The agent's requests now swapped out to LMDB (the kernel's index; bytes stay in LMDB)."""
+        reqs = self.core.requests() if self.core is not None else []
+        return [{"request_id": r.rid, "bytes": self.snapshot_bytes.get(r.rid, 0), "has_kv": r.is_snapshot_kv}
+                for r in reqs if r.agent == agent and r.has_snapshot]
 
     def on_agent_exit(self, agent: str) -> int:
         rids = [s.rid for s in self.live.values() if s.agent == agent and s.reply is not None]
@@ -165,11 +181,11 @@ class LLMService:
 
     # ---- worker events ----
     def _on_ready(self, w: WorkerHandle) -> None:
-        if self.sched is None:
+        if self.core is None:
             m = w.model
             self.codec = PromptCodec(m["model_dir"], Window(m["max_context"], m["vocab_size"]))
-            self.sched = SchedulerAdapter(self.config, m, self.history, self._send_free)
-        self.sched.add_worker(w.worker_id)
+            self.core = make_scheduler(self._sched_config(m), m["kv_bytes_per_token"])
+        self.core.add_worker(w.worker_id)
         if self.pending_frees:
             keys, self.pending_frees = self.pending_frees, []
             self._send_free(w.worker_id, keys)
@@ -184,87 +200,104 @@ class LLMService:
             return
         w.plan_id = None
         self.pool.note_progress(w.worker_id)
-        outcome = self.sched.on_plan_done(w.worker_id, msg)
+        result = PlanResult.from_done(msg, self.keys.rid)
+        self.overhead.on_done(w.worker_id, result)
+        for rid, ev in result.evicted.items():
+            if not ev.error:
+                self.snapshot_bytes[rid] = ev.snapshot_bytes
+        left = self.core.on_plan_done(w.worker_id, result, time.monotonic())
+        self._free_stale_checkpoints()  # before _let_go forgets the keys that name them
+        for c in left:
+            self._let_go(c)
         self._kick(back_to_back=w.worker_id)  # the worker starts its next slice while we reply
-        self._deliver(outcome)
+        for rid, res in result.results.items():
+            if res.new_token_ids and rid in self.live:
+                self._stream(self.live[rid], list(res.new_token_ids))
+        for c in left:
+            self._answer(c.request)
 
     def _on_dead(self, w: WorkerHandle, why: str) -> None:
-        if self.sched is not None and w.worker_id in self.sched.core.workers:
-            recovered = self.sched.remove_worker(w.worker_id)  # a respawn re-adds it when ready
-            for rid, resume in recovered.items():
-                if rid in self.live:
-                    self.live[rid].cursor = resume
-            log.warning("%s: %d request(s) replay from their checkpoints or prompts", why, len(recovered))
+        if self.core is not None and w.worker_id in self.core.workers:
+            self._take_back(w.worker_id, why)  # a respawn re-adds the worker when ready
         if self.pool.is_exhausted:
             self.unavailable = (f"no LLM worker left ({why}; it crashed {self.pool.crashes.get(w.worker_id)} times in a row"
                                 f" without finishing a plan, {self.pool.num_respawns} respawns in all): "
                                 f"see {self.config.state_dir}/worker-{w.worker_id}.log")
             for rid in list(self.live):
-                if self.sched is not None and self.sched.core.get(rid) is not None:
-                    self.sched.cancel(rid)  # nobody will run it
-                self._fail(rid, ErrorCode.UNAVAILABLE, self.unavailable)
+                self._cancel(rid, self.unavailable, ErrorCode.UNAVAILABLE)  # nobody will run it
             self.unready.clear()
         self._kick()
+
+    def _take_back(self, wid: int, why: str) -> None:
+        """Everything the dead worker held replays from its checkpoint or prompt, each under a new
+        worker-side key (what the dead worker left under the old one is freed)."""
+        loss = self.core.remove_worker(wid, time.monotonic())
+        self._free_stale_checkpoints()
+        for c in loss.completions:  # cancel-pending: already answered
+            self._let_go(c)
+        for rid, resume in loss.recovered.items():
+            self.snapshot_bytes.pop(rid, None)
+            self._send_free(None, [self.keys.key(rid)])
+            self.keys.assign(rid)
+            if rid in self.live:
+                self.live[rid].cursor = resume
+        self.overhead.forget(wid)
+        log.warning("%s: %d request(s) replay from their checkpoints or prompts", why, len(loss.recovered))
 
     def _kick(self, back_to_back: int | None = None) -> None:
         """Give every idle worker its next plan (back_to_back: the worker whose plan_done we
         just handled, for the overhead figures)."""
-        if self.sched is None:
+        if self.core is None:
             return
         for w in self.pool.idle():
             if not w.is_idle or self.pool.workers.get(w.worker_id) is not w:  # changed by a failed send below
                 continue
-            plan = self.sched.next_plan(w.worker_id, w.worker_id == back_to_back)
+            plan = self.core.next_plan(w.worker_id, time.monotonic())
             if plan is None:
                 continue
-            w.plan_id = plan["plan_id"]
-            if not self.pool.send(w.worker_id, plan):  # undone: the worker is replaced, its requests requeued
-                self.pool.fail(w, f"worker {w.worker_id}: plan {plan['plan_id']} could not be sent; killed")
+            self.overhead.on_plan(w.worker_id, w.worker_id == back_to_back)
+            w.plan_id = plan.plan_id
+            if not self.pool.send(w.worker_id, plan.to_wire(self.keys.key, self.keys.checkpoint)):
+                self.pool.fail(w, f"worker {w.worker_id}: plan {plan.plan_id} could not be sent; killed")  # requeued
 
-    def _deliver(self, outcome: Any) -> None:
-        for rid, token_ids in outcome.streamed:
-            sub = self.live.get(rid)
-            fresh = self._replayed(sub, token_ids) if sub is not None else []
-            is_beam = sub is not None and sub.args["num_beams"] >= 2  # beam search streams nothing (spec)
-            if sub is not None and sub.reply is not None and sub.args["stream"] and fresh and not is_beam:
-                sub.reply.stream({"request_id": rid, "token_ids": fresh, "text": self.codec.decode(fresh)})
-        for done in outcome.finished:
-            self._finish(done)
-        for rid, code, message in outcome.failed:
-            self._fail(rid, code, message)
+    def _let_go(self, c: Completion) -> None:
+        """A request left the scheduler: free its worker state and checkpoint, record its row."""
+        req = c.request
+        self.snapshot_bytes.pop(req.rid, None)
+        if c.checkpoint is not None:
+            self._send_free(None, [self.keys.checkpoint(req.rid, c.checkpoint)])
+        key = self.keys.release(req.rid)
+        if c.needs_free:
+            self._send_free(c.free_worker, [key])
+        self.history.add(record_of(req), req.timeline)
 
-    def _replayed(self, sub: Submission, token_ids: list[int]) -> list[int]:
-        """Check a slice's tokens against what the request already produced (a replay after its
-        worker died must make the same ones); returns the new ones, to stream. A mismatch
-        fails the request with REPLAY_DIVERGED and returns nothing."""
-        start, sub.cursor = sub.cursor, sub.cursor + len(token_ids)
-        known = sub.delivered[start : start + len(token_ids)]
-        if token_ids[: len(known)] != known:
-            self._fail(sub.rid, ErrorCode.REPLAY_DIVERGED,
-                       f"the replay of {sub.rid} made {token_ids[: len(known)]} at token {start}, not {known}")
-            return []
-        fresh = token_ids[len(known):]
-        sub.delivered += fresh
-        return fresh
+    def _free_stale_checkpoints(self) -> None:
+        keys = [self.keys.checkpoint(rid, n) for rid, n in self.core.take_stale_checkpoints()]
+        if keys:
+            self._send_free(None, keys)
 
-    def _finish(self, done: dict) -> None:
-        sub = self.live.get(done["rid"])
-        if sub is None:
+    def _stream(self, sub: Submission, token_ids: list[int]) -> None:
+        fresh, diverged = take_slice(sub, token_ids)
+        if diverged:
+            self._cancel(sub.rid, diverged, ErrorCode.REPLAY_DIVERGED)
+        elif fresh and sub.streams:
+            sub.reply.stream({"request_id": sub.rid, "token_ids": fresh, "text": self.codec.decode(fresh)})
+
+    def _answer(self, req: SeqRequest) -> None:
+        """Reply to a request that left the scheduler finished or failed (a cancelled one was
+        answered when it was cancelled)."""
+        sub = self.live.get(req.rid)
+        if sub is None or req.state is SeqState.CANCELLED:
             return
-        ids = done["output_ids"]
-        if sub.args["num_beams"] < 2 and ids[: len(sub.delivered)] != sub.delivered:
-            self._fail(sub.rid, ErrorCode.REPLAY_DIVERGED,
-                       f"{sub.rid} finished with {len(ids)} tokens that differ from the {len(sub.delivered)} it produced before")
+        if req.state is SeqState.FAILED:
+            err = req.error or {"code": "INTERNAL", "message": "failed"}
+            self._fail(req.rid, err["code"], err["message"])
             return
-        del self.live[sub.rid]
-        text = self.codec.decode(ids)
-        if done["finish_reason"] == "stop" and sub.args["stop"]:
-            text = trim_at_stop(text, sub.args["stop"])
-        result = {"request_id": sub.rid, "text": text, "token_ids": ids,
-                  "finish_reason": done["finish_reason"], "prompt_tokens": len(sub.prompt_ids),
-                  "timing": done["timing"]}
-        if sub.args["logprobs"]:
-            result["logprobs"] = unpack_float32(done["output_logprobs"] or b"")
+        result, diverged = generate_result(sub, req, self.codec)
+        if result is None:
+            self._fail(req.rid, ErrorCode.REPLAY_DIVERGED, diverged)
+            return
+        del self.live[req.rid]
         if sub.on_done is not None:
             sub.on_done(result)
         elif sub.reply is not None:
@@ -296,40 +329,32 @@ class LLMService:
     def stats(self, agent: str | None) -> dict:
         workers = [w.to_wire() for w in self.pool.workers.values()]
         base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers,
-                "overhead": self.sched.overhead.to_wire() if self.sched else None}
-        return {**base, **self.history.to_wire(agent, self.sched.active_timelines(agent) if self.sched else [])}
+                "overhead": self.overhead.to_wire() if self.core else None}
+        active = [active_row(r) for r in (self.core.requests() if self.core else []) if agent in (None, r.agent)]
+        return {**base, **self.history.to_wire(agent, active)}
+
+    def _sched_config(self, model: dict) -> SchedConfig:
+        """From the flags and the first worker's ready message: its KV pool is the budget."""
+        c, pool = self.config, model.get("kv_pool") or {}
+        return SchedConfig(policy=c.scheduler, quantum=c.quantum, max_batch=c.max_batch,
+                           kv_budget_bytes=pool.get("pool_bytes", c.kv_pool_bytes), kv_block_tokens=pool.get("block_size", 1),
+                           preempt=c.preempt, **dict(c.sched_options))
 
     def sched_config(self) -> dict:
         c = self.config
-        sched = self.sched.config if self.sched is not None else None
+        sched = self.core.config if self.core is not None else None
         return {"quantum": c.quantum, "max_batch": c.max_batch, "preempt": c.preempt, "num_workers": c.num_workers,
                 "model": c.model, "engine": c.engine, "kv_pool_bytes": c.kv_pool_bytes,
                 "kv_budget_bytes": sched.kv_budget_bytes if sched else None,
                 "kv_block_tokens": sched.kv_block_tokens if sched else None}
 
     def check_integrity(self) -> None:
-        if self.sched is not None:
-            self.sched.check_integrity()
-            assert set(self.sched.live_rids()) <= set(self.live), "scheduler holds a request nobody waits for"
+        if self.core is not None:
+            self.core.check_integrity()
+            waited = {r.rid for r in self.core.requests() if not r.is_cancel_requested}  # a cancelling one leaves with its plan
+            assert waited <= set(self.live), "scheduler holds a request nobody waits for"
 
     def close(self) -> None:
         for rid in list(self.live):
             self._fail(rid, ErrorCode.UNAVAILABLE, "kernel shutting down")
         self.pool.close()
-
-
-def full_request_id(agent: str, label: str) -> str:
-    """Request ids are '<agent>/<label>'; a label that already carries the prefix keeps it."""
-    return label if label.startswith(f"{agent}/") else f"{agent}/{label}"
-
-
-def trim_at_stop(text: str, stops: list[str]) -> str:
-    """Text up to the earliest stop string (token ids keep the tokens that produced it)."""
-    cuts = [i for i in (text.find(stop) for stop in stops if stop) if i >= 0]
-    return text[: min(cuts)] if cuts else text
-
-
-def _stable_seed(rid: str) -> int:
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(rid.encode(), digest_size=8).digest(), "little") >> 1

@@ -10,11 +10,12 @@ from kernel.llm.prompt import SUMMARY_INSTRUCTION, split_for_summary
 from syscalls.errors import SyscallError
 
 if TYPE_CHECKING:
-    from kernel.llm.service import LLMService, Submission
+    from kernel.llm.requests import Submission
+    from kernel.llm.service import LLMService
 
 
 def summary_submission(service: LLMService, sub: Submission, ids: list[int]) -> Submission:
-    from kernel.llm.service import Submission
+    from kernel.llm.requests import Submission
 
     codec = service.codec
     max_context = codec.window.max_context
