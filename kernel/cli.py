@@ -41,7 +41,8 @@ def cmd_agent_programs(args: argparse.Namespace) -> int:
     import agents.examples as ex
 
     for mod in pkgutil.iter_modules(ex.__path__):
-        print(mod.name)
+        if not mod.name.startswith("_"):  # helpers, not programs
+            print(mod.name)
     return 0
 
 
