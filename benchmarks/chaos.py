@@ -24,6 +24,7 @@ from pathlib import Path
 
 from agents.launch.spec import parse_agents
 
+DEFAULT_PARAMS = ("think_s=0.05", "steps=8", "min_tokens=96", "max_tokens=256")  # ~45 s of decoding on 2 workers
 TARGETS = {"lost": 0, "failed": 0, "recovery_p99_s": 5.0, "max_checkpoint_overhead": 0.05}
 
 
@@ -37,9 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--quantum", type=int, default=8)
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--checkpoint-every", type=int, default=None, help="decode steps (default: the kernel's default)")
-    p.add_argument("--kill-every-s", type=float, default=5.0, help="seconds between worker kills (each waits until every worker is ready)")
+    p.add_argument("--kill-every-s", type=float, default=3.0, help="seconds between worker kills (each waits until every worker is ready)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--param", action="append", default=["think_s=0.05"], metavar="KEY=VALUE", help="parameter for every agent")
+    p.add_argument("--param", action="append", default=list(DEFAULT_PARAMS), metavar="KEY=VALUE",
+                   help="parameter for every agent (after the defaults; the last of a key wins)")
     p.add_argument("--model", default="tiny")
     p.set_defaults(func=cmd_chaos)
     return p
