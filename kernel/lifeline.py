@@ -2,8 +2,8 @@
 
 `die_with_parent()` asks Linux to SIGKILL this process when its parent exits
 (PR_SET_PDEATHSIG), and closes the race where the parent died before the request was made.
-`ParentWatch` is the belt to those braces: a check the child's loops call (and a daemon thread
-that runs it) which exits at once when the parent pid changes. Stdlib only: a worker imports
+`ParentWatch` is the belt to those braces: a check the child's loops call (a worker's heartbeat
+thread, its message loop and every decode step) which exits at once when the parent pid changes. Stdlib only: a worker imports
 this before torch.
 """
 
@@ -13,7 +13,6 @@ import ctypes
 import os
 import signal
 import sys
-import threading
 
 PR_SET_PDEATHSIG = 1
 
@@ -32,22 +31,9 @@ def die_with_parent() -> int:
 class ParentWatch:
     """Exit (status 0, no cleanup: the parent that owned us is gone) once the parent changes."""
 
-    def __init__(self, parent: int, interval_s: float = 1.0):
+    def __init__(self, parent: int):
         self.parent = parent
-        self.interval_s = interval_s
-        self._stop = threading.Event()
 
     def check(self) -> None:
         if os.getppid() != self.parent:
             os._exit(0)
-
-    def start(self) -> ParentWatch:
-        threading.Thread(target=self._run, name="parent-watch", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self.check()
