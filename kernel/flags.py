@@ -44,6 +44,11 @@ def add_kernel_flags(p: argparse.ArgumentParser, with_address: bool = True) -> N
     g.add_argument("--mem-quota", type=parse_bytes, default=1 << 20, help="short-term memory quota per agent (default 1M)")
     g.add_argument("--tool-workers", type=int, default=2, help="tool runner processes")
     g.add_argument("--tool-timeout-s", type=float, default=5.0, help="default tool call timeout")
+    g.add_argument("--reattach-grace", type=float, default=60.0, metavar="SECONDS",
+                   help="after a crash, a kernel restarted on the same state dir resumes the requests in its journal; "
+                        "an agent has this long to reconnect and re-attach (llm.attach, automatic in the SDK) before "
+                        "its requests are cancelled; also how long a finished request's reply stays fetchable "
+                        "(default %(default)s)")
     m = p.add_argument_group("model and workers")
     m.add_argument("--model", default="tiny", help="'tiny' (embedded random Llama, built locally) or a local Hugging Face model dir")
     m.add_argument("--workers", type=int, default=1, help="number of worker processes")
@@ -80,6 +85,7 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
         scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
         kv_pool_bytes=args.kv_pool_bytes, engine=getattr(args, "engine", "native"), preempt=args.preempt, mem_quota_bytes=args.mem_quota,
         tool_workers=args.tool_workers, tool_timeout_s=args.tool_timeout_s,
+        reattach_grace_s=getattr(args, "reattach_grace", 60.0),
         sched_options={"checkpoint_every": getattr(args, "checkpoint_every", DEFAULT_CHECKPOINT_EVERY),
                        **({} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps})},
     )
@@ -97,7 +103,7 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
     optional = {"--curve-allow": "curve_allow", "--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
                 "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
                 "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps",
-                "--checkpoint-every": "checkpoint_every"}
+                "--checkpoint-every": "checkpoint_every", "--reattach-grace": "reattach_grace"}
     for flag, attr in optional.items():
         value = getattr(args, attr, None)
         if value is not None:

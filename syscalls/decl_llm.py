@@ -19,7 +19,9 @@ LLM = (
             "With stream=true the kernel first sends stream messages carrying new tokens. "
             "If the worker running it dies, the request resumes on another worker from its last checkpoint or "
             "its prompt: the agent sees only a delay, no token is streamed twice, and the output is the one an "
-            "uninterrupted run gives (a replay that differs fails with REPLAY_DIVERGED)."
+            "uninterrupted run gives (a replay that differs fails with REPLAY_DIVERGED). If the kernel crashes, a "
+            "kernel restarted on the same state dir resumes it from its journal; the agent re-attaches with "
+            "llm.attach (section 4)."
         ),
         args=(
             Field("prompt", "str|list", "text, a list of token ids, or chat messages [{role, content}]", required=True, min=1),
@@ -44,6 +46,29 @@ LLM = (
         errors=("CONTEXT_TOO_LONG", "CANCELLED", "UNAVAILABLE", "SNAPSHOT_INVALID", "REPLAY_DIVERGED", "ALREADY_EXISTS"),
         example_args={"prompt": "Once upon a time", "max_new_tokens": 8},
         example_result={"request_id": "math-0/0", "text": "...", "token_ids": [12, 99], "finish_reason": "length", "prompt_tokens": 17, "timing": {"waiting_s": 0.01}},
+        is_streaming=True,
+    ),
+    Syscall(
+        name="llm.attach",
+        doc=(
+            "Re-attaches the caller to one of its llm.generate requests, by request id, and replies with that call's "
+            "result (or error) when it is available. For a kernel that crashed and was restarted on the same state "
+            "dir: it resumes every request of its journal from its last checkpoint or prompt, and an agent that "
+            "re-registers under the same name re-attaches to them (the SDK does both on its own). A request whose "
+            "agent does not re-attach within the kernel's --reattach-grace seconds is cancelled; a finished "
+            "request's reply stays fetchable that long. If the original call streamed, the kernel first streams the "
+            "tokens after the first `received` (those the caller already has), so none arrives twice."
+        ),
+        args=(
+            Field("request_id", "str", "the request: its label or its full id '<caller>/<label>'", required=True, min=1,
+                  max=MAX_REQUEST_ID_LEN, pattern=LABEL_PATTERN),
+            Field("received", "int", "stream tokens the caller already received for it", default=0, min=0),
+        ),
+        result="the llm.generate result of that request",
+        errors=("NOT_FOUND", "CANCELLED", "UNAVAILABLE", "REPLAY_DIVERGED", "CONTEXT_TOO_LONG", "SNAPSHOT_INVALID"),
+        example_args={"request_id": "math-0/3", "received": 5},
+        example_result={"request_id": "math-0/3", "text": "...", "token_ids": [12, 99], "finish_reason": "length",
+                        "prompt_tokens": 17, "timing": {"waiting_s": 0.01}},
         is_streaming=True,
     ),
     Syscall(

@@ -9,6 +9,10 @@ def llm_generate(ctx: CallContext, args: dict) -> object:
     return ctx.kernel.llm.submit(ctx, args)
 
 
+def llm_attach(ctx: CallContext, args: dict) -> object:
+    return ctx.kernel.llm.attach(ctx, args)
+
+
 def llm_cancel(ctx: CallContext, args: dict) -> dict:
     owner = ctx.kernel.services.access.check(ctx.caller, args["owner"], "snapshots", "write", ctx.call.name)
     return {"cancelled": ctx.kernel.llm.cancel(owner, args["request_id"])}

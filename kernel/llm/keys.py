@@ -26,9 +26,19 @@ class WorkerKeys:
         self._firsts.setdefault(rid, key)
         return key
 
+    def adopt(self, rid: str, first_key: str) -> str:
+        """A fresh key for `rid` recovered from an earlier kernel's journal, whose checkpoints
+        keep the names they were written under (`first_key`, of that kernel's incarnation)."""
+        self._firsts[rid] = first_key
+        return self.assign(rid)
+
+    def first(self, rid: str) -> str:
+        """The key that names `rid`'s checkpoints."""
+        return self._firsts[rid]
+
     def checkpoint(self, rid: str, number: int) -> str:
         """The LMDB key of `rid`'s checkpoint `number` (the same across its attempts)."""
-        return f"{self._firsts[rid]}.c{number}"
+        return checkpoint_key(self._firsts[rid], number)
 
     def key(self, rid: str) -> str:
         return self._keys[rid]
@@ -42,3 +52,7 @@ class WorkerKeys:
         del self._rids[key]
         self._firsts.pop(rid, None)
         return key
+
+
+def checkpoint_key(first_key: str, number: int) -> str:
+    return f"{first_key}.c{number}"

@@ -1,5 +1,6 @@
-"""Start-up reconciliation of STATE/snapshots.lmdb: a new kernel holds no request yet, so every
-entry there was left by an earlier kernel (killed, or stopped mid-work) and nothing needs it.
+"""Start-up reconciliation of STATE/snapshots.lmdb: a new kernel keeps only the checkpoints that
+the requests it recovers from the journal resume from; everything else there was left by an
+earlier kernel (killed, or stopped mid-work) and nothing needs it.
 
 Contract: called once by the kernel main thread before any worker starts; the Environment is
 opened and closed here (workers open their own after spawn). KV bytes are never read.
@@ -7,20 +8,30 @@ opened and closed here (workers open their own after spawn). KV bytes are never 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import lmdb
 
+from workers.store import rid_prefix
 
-def clear_snapshots(path: Path) -> int:
-    """Delete every entry of the snapshot store at `path` (if it exists); returns how many."""
+
+def reconcile_snapshots(path: Path, keep: Iterable[str] = ()) -> int:
+    """Delete every entry of the snapshot store at `path` (if it exists) except those of the
+    worker-side keys in `keep`; returns how many were deleted."""
     if not (path / "data.mdb").exists():
         return 0
+    prefixes = tuple(rid_prefix(key) for key in keep)
     env = lmdb.open(str(path), subdir=True, max_dbs=0, readahead=False)
     try:
         with env.begin(write=True) as txn:
-            count = int(txn.stat()["entries"])
-            txn.drop(env.open_db(), delete=False)
-        return count
+            if not prefixes:
+                count = int(txn.stat()["entries"])
+                txn.drop(env.open_db(), delete=False)
+                return count
+            stale = [key for key in txn.cursor().iternext(keys=True, values=False) if not key.startswith(prefixes)]
+            for key in stale:
+                txn.delete(key)
+            return len(stale)
     finally:
         env.close()

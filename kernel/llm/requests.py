@@ -25,8 +25,16 @@ class Submission:
     reply: Deferred | None  # None for internal requests (summaries)
     on_done: Any = None  # internal continuation: fn(result dict) for summaries
     prompt_ids: list[int] = field(default_factory=list)
-    delivered: list[int] = field(default_factory=list)  # tokens it has produced (streamed, if streaming)
+    delivered: list[int] = field(default_factory=list)  # tokens it has produced (journaled before streamed)
     cursor: int = 0  # tokens its current attempt has produced (< len(delivered) while replaying)
+    streamed: int = 0  # tokens of `delivered` sent to `reply` as stream messages
+    journaled: bool = False  # an agent's call, kept in the journal until it leaves
+    resume: tuple[str, int, int] | None = None  # recovered from the journal: its checkpoint (first key, number, tokens)
+
+    @property
+    def is_detached(self) -> bool:
+        """Recovered from the journal, its agent not yet re-attached (llm.attach)."""
+        return self.journaled and self.reply is None
 
     @property
     def streams(self) -> bool:
@@ -36,7 +44,7 @@ class Submission:
 
 def take_slice(sub: Submission, token_ids: list[int]) -> tuple[list[int], str | None]:
     """A slice's tokens, checked against what the request already produced (a replay after its
-    worker died must make the same ones). Returns (the new tokens, to stream; a divergence)."""
+    worker or the kernel died must make the same ones). Returns (the new tokens; a divergence)."""
     start, sub.cursor = sub.cursor, sub.cursor + len(token_ids)
     known = sub.delivered[start : start + len(token_ids)]
     if token_ids[: len(known)] != known:
@@ -44,6 +52,14 @@ def take_slice(sub: Submission, token_ids: list[int]) -> tuple[list[int], str | 
     fresh = token_ids[len(known):]
     sub.delivered += fresh
     return fresh, None
+
+
+def unstreamed(sub: Submission) -> list[int]:
+    """Tokens owed to the agent as stream messages (none unless it streams); marks them sent."""
+    if not sub.streams or sub.streamed >= len(sub.delivered):
+        return []
+    start, sub.streamed = sub.streamed, len(sub.delivered)
+    return sub.delivered[start:]
 
 
 def generate_result(sub: Submission, req: SeqRequest, codec: PromptCodec) -> tuple[dict | None, str | None]:

@@ -13,8 +13,9 @@ import time
 from typing import TYPE_CHECKING
 
 from kernel.context import DEFERRED, CallContext
-from kernel.llm.keys import WorkerKeys
-from kernel.llm.leftovers import clear_snapshots
+from kernel.llm.journal import Journal, Journaled, ParkedReply
+from kernel.llm.keys import WorkerKeys, checkpoint_key
+from kernel.llm.leftovers import reconcile_snapshots
 from kernel.llm.metrics import History, active_row, record_of
 from kernel.llm.overhead import OverheadMeter
 from kernel.llm.prompt import PromptCodec, Window
@@ -24,6 +25,7 @@ from kernel.llm.requests import (
     generate_result,
     stable_seed,
     take_slice,
+    unstreamed,
 )
 from kernel.llm.workers import WorkerEvents, WorkerHandle, WorkerPool
 from kernel.scheduler import (
@@ -67,12 +69,35 @@ class LLMService:
         self._counters: dict[str, int] = {}
         self.unavailable = ""  # why llm.* cannot be served (every worker given up after crashing in a row)
         self.pending_frees: list[str] = []  # worker-side keys to free once a worker is ready
+        self.journal: Journal | None = None  # opened by start()
+        self.parked: dict[str, ParkedReply] = {}  # replies kept for llm.attach (grace period)
+        self.unready_attach: list[tuple[CallContext, dict]] = []  # llm.attach calls waiting for the model
 
     def start(self) -> None:
-        left = clear_snapshots(self.config.state_dir / "snapshots.lmdb")  # before any worker opens it
+        """Recover the journal of an earlier kernel on this state dir, keep the snapshots its
+        requests resume from (delete the rest), then start the workers."""
+        self.journal = Journal(self.config.state_dir / "journal.lmdb")
+        found, self.parked = self.journal.recover()
+        keep = [checkpoint_key(j.checkpoint[0], j.checkpoint[1]) for j in found if j.checkpoint]
+        left = reconcile_snapshots(self.config.state_dir / "snapshots.lmdb", keep)  # before any worker opens it
         if left:
             log.warning("removed %d snapshot entries left in %s by an earlier kernel", left, self.config.state_dir)
+        for j in found:
+            self._recover(j)
+        if found:
+            log.warning("recovered %d request(s) from the journal (%d from checkpoints); their agents have %.0f s to "
+                        "re-attach", len(found), len(keep), self.config.reattach_grace_s)
+            self.kernel.loop.call_later(self.config.reattach_grace_s, self._expire_detached)
+        self.kernel.loop.call_every(max(1.0, self.config.reattach_grace_s / 4), self._expire_replies)
         self.pool.start()
+
+    def _recover(self, j: Journaled) -> None:
+        """A request of an earlier kernel: it runs again (from its checkpoint, or its prompt)
+        while its agent reconnects; its reply waits for llm.attach."""
+        sub = Submission(j.rid, j.agent, j.args, time.monotonic(), None, journaled=True, resume=j.checkpoint)
+        sub.delivered = j.delivered
+        self.live[j.rid] = sub
+        self.unready.append(sub)
 
     # ---- from handlers ----
     def submit(self, ctx: CallContext, args: dict) -> object:
@@ -83,7 +108,9 @@ class LLMService:
         if args["logprobs"] and args["num_beams"] > 1:
             raise SyscallError(ErrorCode.INVALID_ARGUMENT, "field 'logprobs': not available with num_beams >= 2")
         rid = self._request_id(ctx.caller, args["request_id"])
-        sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer())
+        sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer(), journaled=True)
+        self.journal.accept(rid, ctx.caller, args)  # before any reply or stream message
+        self.parked.pop(rid, None)  # a reply of an earlier request with this id is superseded
         self.live[rid] = sub
         if self.core is None:
             self.unready.append(sub)
@@ -93,13 +120,19 @@ class LLMService:
 
     def _request_id(self, agent: str, label: str | None) -> str:
         if label is None:
-            n = self._counters.get(agent, 0)
-            self._counters[agent] = n + 1
-            label = f"{agent}/{n}"
+            label = self._next_label(agent)
         rid = full_request_id(agent, label)
         if rid in self.live:
             raise SyscallError(ErrorCode.ALREADY_EXISTS, f"request '{rid}' is still in flight")
         return rid
+
+    def _next_label(self, agent: str) -> str:
+        """'<agent>/<n>', skipping ids the journal still holds (given by an earlier kernel)."""
+        while True:
+            n = self._counters.get(agent, 0)
+            self._counters[agent] = n + 1
+            if f"{agent}/{n}" not in self.live and f"{agent}/{n}" not in self.parked:
+                return f"{agent}/{n}"
 
     def _admit(self, sub: Submission) -> None:
         """Tokenize, apply the context policy, hand to the scheduler; errors fail this request only."""
@@ -130,12 +163,17 @@ class LLMService:
             params["seed"] = stable_seed(sub.rid)  # fixed here, so a replay draws the same tokens
         req = SeqRequest(sub.rid, sub.agent, sub.arrival_s, len(ids), params["max_new_tokens"], params["num_beams"],
                          sub.args["priority"])
+        checkpoint = sub.resume[1:] if sub.resume is not None else None
         try:
-            self.core.submit(req, ids, params, time.monotonic())
+            self.core.submit(req, ids, params, time.monotonic(), checkpoint)
         except SchedulerError as err:
             self._fail(sub.rid, err.code, str(err))
             return
-        self.keys.assign(sub.rid)
+        if sub.resume is not None:
+            self.keys.adopt(sub.rid, sub.resume[0])
+            sub.cursor, sub.resume = sub.resume[2], None
+        else:
+            self.keys.assign(sub.rid)
         self._kick()
 
     def _start_summary(self, sub: Submission, ids: list[int]) -> None:
@@ -192,6 +230,7 @@ class LLMService:
         pending, self.unready = self.unready, []
         for sub in pending:
             self._admit(sub)
+        self._answer_attaches()
         self._kick()
 
     def _on_message(self, w: WorkerHandle, msg: PlanDone) -> None:
@@ -206,13 +245,12 @@ class LLMService:
             if not ev.error:
                 self.snapshot_bytes[rid] = ev.snapshot_bytes
         left = self.core.on_plan_done(w.worker_id, result, time.monotonic())
+        self._journal_checkpoints(result.checkpointed)  # before the checkpoints they supersede are freed
         self._free_stale_checkpoints()  # before _let_go forgets the keys that name them
         for c in left:
             self._let_go(c)
         self._kick(back_to_back=w.worker_id)  # the worker starts its next slice while we reply
-        for rid, res in result.results.items():
-            if res.new_token_ids and rid in self.live:
-                self._stream(self.live[rid], list(res.new_token_ids))
+        self._take_tokens({rid: res.new_token_ids for rid, res in result.results.items() if res.new_token_ids})
         for c in left:
             self._answer(c.request)
 
@@ -226,6 +264,7 @@ class LLMService:
             for rid in list(self.live):
                 self._cancel(rid, self.unavailable, ErrorCode.UNAVAILABLE)  # nobody will run it
             self.unready.clear()
+            self._answer_attaches(SyscallError(ErrorCode.UNAVAILABLE, self.unavailable))
         self._kick()
 
     def _take_back(self, wid: int, why: str) -> None:
@@ -276,12 +315,33 @@ class LLMService:
         if keys:
             self._send_free(None, keys)
 
-    def _stream(self, sub: Submission, token_ids: list[int]) -> None:
-        fresh, diverged = take_slice(sub, token_ids)
-        if diverged:
-            self._cancel(sub.rid, diverged, ErrorCode.REPLAY_DIVERGED)
-        elif fresh and sub.streams:
-            sub.reply.stream({"request_id": sub.rid, "token_ids": fresh, "text": self.codec.decode(fresh)})
+    def _take_tokens(self, slices: dict[str, list[int]]) -> None:
+        """A plan's new tokens: checked against what each request produced before (a replay),
+        journaled, then streamed."""
+        fresh: dict[str, list[int]] = {}
+        for rid, token_ids in slices.items():
+            sub = self.live.get(rid)
+            if sub is None:
+                continue
+            fresh[rid], diverged = take_slice(sub, list(token_ids))
+            if diverged:
+                self._cancel(rid, diverged, ErrorCode.REPLAY_DIVERGED)
+        self.journal.produced(fresh)
+        for rid in fresh:
+            if rid in self.live:
+                self._flush(self.live[rid])
+
+    def _flush(self, sub: Submission) -> None:
+        """Stream what the agent has not been sent yet."""
+        owed = unstreamed(sub)
+        if owed:
+            sub.reply.stream({"request_id": sub.rid, "token_ids": owed, "text": self.codec.decode(owed)})
+
+    def _journal_checkpoints(self, checkpointed: dict) -> None:
+        for rid in checkpointed:
+            req, sub = self.core.get(rid), self.live.get(rid)
+            if req is not None and req.checkpoint is not None and sub is not None and sub.journaled:
+                self.journal.checkpointed(rid, self.keys.first(rid), req.checkpoint, req.checkpoint_tokens)
 
     def _answer(self, req: SeqRequest) -> None:
         """Reply to a request that left the scheduler finished or failed (a cancelled one was
@@ -298,9 +358,11 @@ class LLMService:
             self._fail(req.rid, ErrorCode.REPLAY_DIVERGED, diverged)
             return
         del self.live[req.rid]
+        self._park(sub, {"ok": True, "result": result})
         if sub.on_done is not None:
             sub.on_done(result)
         elif sub.reply is not None:
+            self._flush(sub)
             sub.reply.ok(result)
 
     def _fail(self, rid: str, code: ErrorCode | str, message: str) -> None:
@@ -308,10 +370,68 @@ class LLMService:
         if sub is None:
             return
         log.info("request %s failed: %s: %s", rid, ErrorCode(code).value, message)
+        if sub.resume is not None:  # recovered, never handed to the scheduler: its checkpoint is ours to free
+            self._send_free(None, [checkpoint_key(*sub.resume[:2])])
+        self._park(sub, {"ok": False, "error": SyscallError(code, message).to_wire()})
         if sub.on_done is not None:
             sub.on_done(SyscallError(code, message))
         elif sub.reply is not None:
             sub.reply.error(code, message)
+
+    def _park(self, sub: Submission, reply: dict) -> None:
+        """An agent's request left: its reply stays fetchable by llm.attach for the grace period
+        (its agent may be away, or the reply may die with this kernel before it is sent)."""
+        if sub.journaled:
+            parked = ParkedReply(reply, bool(sub.args["stream"]), time.time())
+            self.parked[sub.rid] = parked
+            self.journal.leave(sub.rid, parked)
+
+    # ---- re-attaching after a kernel restart ----
+    def attach(self, ctx: CallContext, args: dict) -> object:
+        """llm.attach: the caller's request `request_id` replies here (and streams what the
+        caller has not received, from `received` tokens on)."""
+        if self.codec is None and self.config.num_workers > 0 and not self.unavailable:
+            self.unready_attach.append((ctx, args))  # the catch-up stream needs the tokenizer
+            return DEFERRED
+        rid = full_request_id(ctx.caller, args["request_id"])
+        sub, parked = self.live.get(rid), self.parked.get(rid)
+        if sub is not None and sub.journaled:
+            sub.reply, sub.streamed = ctx.defer(), args["received"]
+            self._flush(sub)
+            return DEFERRED
+        if parked is None:
+            raise SyscallError(ErrorCode.NOT_FOUND, f"no request '{rid}' in flight or finished in the last "
+                               f"{self.config.reattach_grace_s:.0f} s")
+        reply = ctx.defer()
+        if parked.reply["ok"] and parked.stream:
+            owed = parked.reply["result"]["token_ids"][args["received"]:]
+            if owed and self.codec is not None:
+                reply.stream({"request_id": rid, "token_ids": owed, "text": self.codec.decode(owed)})
+        if parked.reply["ok"]:
+            reply.ok(parked.reply["result"])
+        else:
+            reply.error(parked.reply["error"]["code"], parked.reply["error"]["message"])
+        return DEFERRED
+
+    def _answer_attaches(self, error: SyscallError | None = None) -> None:
+        """The llm.attach calls that waited for the model: served now, or failed with `error`."""
+        attaching, self.unready_attach = self.unready_attach, []
+        for ctx, args in attaching:
+            try:
+                if error is not None:
+                    raise error
+                self.attach(ctx, args)
+            except SyscallError as err:
+                ctx.defer().error(err.code, err.message)
+
+    def _expire_detached(self) -> None:
+        for sub in [s for s in self.live.values() if s.is_detached]:
+            self._cancel(sub.rid, f"agent {sub.agent} did not re-attach within {self.config.reattach_grace_s:.0f} s "
+                                  "of the kernel's restart")
+
+    def _expire_replies(self) -> None:
+        for rid in self.journal.expire(self.config.reattach_grace_s):
+            self.parked.pop(rid, None)
 
     def _send_free(self, wid: int | None, keys: list[str]) -> None:
         """Free resident KV on `wid`, or (None, or `wid` is gone) have any ready worker delete
@@ -329,7 +449,8 @@ class LLMService:
     def stats(self, agent: str | None) -> dict:
         workers = [w.to_wire() for w in self.pool.workers.values()]
         base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers,
-                "overhead": self.overhead.to_wire() if self.core else None}
+                "overhead": self.overhead.to_wire() if self.core else None,
+                "journal": self.journal.counts() if self.journal is not None else None}
         active = [active_row(r) for r in (self.core.requests() if self.core else []) if agent in (None, r.agent)]
         return {**base, **self.history.to_wire(agent, active)}
 
@@ -357,4 +478,7 @@ class LLMService:
     def close(self) -> None:
         for rid in list(self.live):
             self._fail(rid, ErrorCode.UNAVAILABLE, "kernel shutting down")
+        self._answer_attaches(SyscallError(ErrorCode.UNAVAILABLE, "kernel shutting down"))
         self.pool.close()
+        if self.journal is not None:
+            self.journal.close()

@@ -122,9 +122,12 @@ class Scheduler:
         req.timeline.record_recovery(now, req.num_generated)
 
     # -- requests --------------------------------------------------------------------------
-    def submit(self, req: SeqRequest, prompt_ids: list[int], params: dict, now: float) -> None:
+    def submit(self, req: SeqRequest, prompt_ids: list[int], params: dict, now: float,
+               checkpoint: tuple[int, int] | None = None) -> None:
         """Admit a new request (WAITING). Raises RequestTooLarge if it could never fit one
-        worker's KV budget, DuplicateRequest for a live rid, SchedulerError for bad fields."""
+        worker's KV budget, DuplicateRequest for a live rid, SchedulerError for bad fields.
+        `checkpoint` (number, tokens at it): a request an earlier kernel ran, recovered from its
+        journal; it resumes from that checkpoint (READY) as if its worker had died."""
         if req.rid in self._requests:
             raise DuplicateRequest(f"request {req.rid!r} already exists")
         if req.prompt_len != len(prompt_ids) or req.prompt_len < 1:
@@ -143,6 +146,10 @@ class Scheduler:
         self._requests[req.rid] = req
         self._prompts[req.rid] = (list(prompt_ids), params)
         self.policy.on_submit(req, now)
+        if checkpoint is not None:
+            req.checkpoint, req.checkpoint_tokens = checkpoint
+            req.num_checkpoints = req.checkpoint
+            self._recover(req, now)
 
     def cancel(self, rid: str, now: float) -> CancelEffect:
         """Cancel a live request at once, or (when it is in an outstanding plan) when that plan

@@ -167,6 +167,26 @@ def test_streaming_chunks_add_up_to_the_reply(kernel):
     assert all(ch["request_id"] == reply["request_id"] for ch in chunks)
 
 
+def test_attach_fetches_a_reply_again_and_streams_only_what_was_not_received(kernel):
+    """llm.attach by request id: to a request in flight (its reply moves to the new call) and to
+    one that finished (its reply is kept for the grace period); stream messages resume after the
+    `received` tokens; an unknown id is NOT_FOUND."""
+    with kernel.client("attacher") as c:
+        first = c.submit("llm.generate", prompt="attach to me", max_new_tokens=40, stream=True, request_id="r")
+        chunks: list[dict] = []
+        again = c.submit("llm.attach", chunks.append, request_id="r", received=3)
+        reply = again.result(60)
+        assert [t for ch in chunks for t in ch["token_ids"]] == reply["token_ids"][3:]
+        assert reply["request_id"] == "attacher/r" and len(reply["token_ids"]) == 40
+        assert c.pump(200) == 0 and not first.is_done, "the first call's reply moved to the attach"
+        late: list[dict] = []
+        assert c.llm_attach(request_id="attacher/r", received=35, _on_stream=late.append) == reply
+        assert [t for ch in late for t in ch["token_ids"]] == reply["token_ids"][35:]
+        with pytest.raises(KernelError) as e:
+            c.llm_attach(request_id="never")
+        assert e.value.code == "NOT_FOUND"
+
+
 def test_model_path_loads_a_local_hugging_face_dir(kernel, tmp_path):
     """--model PATH: the tiny model's own directory, loaded as any HF dir, gives the same tokens."""
     with kernel.client() as c:

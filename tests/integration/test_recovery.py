@@ -10,8 +10,14 @@ import signal
 
 import pytest
 
+from agents.sdk import KernelError
+from kernel.llm.journal import Journal
+from kernel.llm.keys import checkpoint_key
+from syscalls.schema import validate_args
+from syscalls.table import SYSCALLS
 from tests.integration.test_scheduling import snapshot_entries
 from tests.kernelproc import KernelProc, child_pids, is_alive, wait_for
+from workers.store import SnapshotStore
 
 BPT = 4096  # tiny model: KV bytes per token
 # (agent, label, prompt, max_new_tokens, extra args); long enough that a kill lands mid-run
@@ -95,27 +101,75 @@ def test_worker_killed_mid_run_loses_nothing(tmp_path, calm, flags, workers, kil
         assert max(resumed) == 0, f"without checkpoints requests replay from their prompts: {resumed}"
 
 
-def test_kernel_killed_leaves_no_child_and_its_snapshots_are_cleared(tmp_path):
-    """kill -9 a kernel with a request swapped out to LMDB: its worker and tool runners die with it;
-    the next kernel on the state dir starts with an empty snapshot store (no request of its own
-    needs them) and serves."""
-    k = KernelProc(tmp_path / "s", "--scheduler", "rr", "--quantum", "1", "--kv-pool-bytes", str(80 * BPT),
-                   "--tool-workers", "2").wait_ready()
-    children = child_pids(k.pid)
-    assert len(children) >= 3, children  # one worker and two tool runners
-    with k.client("a") as c:
-        pending = [c.submit("llm.generate", prompt="Swap me out, please.", max_new_tokens=60, request_id=f"r{i}")
-                   for i in range(2)]  # two do not fit together: one is swapped out at each turn
-        wait_for(lambda: c.pump() >= 0 and snapshot_entries(k.state_dir) > 0, timeout_s=60, what="a swap to LMDB")
+def test_kernel_killed_mid_run_agents_keep_going(tmp_path, calm):
+    """kill -9 the kernel mid-run and start a new one on the same state dir: it resumes every
+    request of its journal from its checkpoint, the agents (SDK clients, still waiting on their
+    calls) reconnect, register again and re-attach; outputs equal a calm run's, no token is
+    streamed twice, and nothing is left in LMDB or running afterwards."""
+    flags = ("--scheduler", "rr", "--quantum", "2", "--max-batch", "4", "--kv-pool-bytes", str(KV_BUDGET),
+             "--checkpoint-every", "4", "--tool-workers", "1")
+    k = KernelProc(tmp_path / "s", *flags).wait_ready()
+    k2 = None
+    try:
+        clients = {agent: k.client(agent) for agent in sorted({w[0] for w in WORKLOAD})}
+        streamed: dict[str, list[int]] = {f"{a}/{label}": [] for a, label, *_ in WORKLOAD}
+        pending = {
+            f"{agent}/{label}": clients[agent].submit(
+                "llm.generate", lambda m, r=f"{agent}/{label}": streamed[r].extend(m["token_ids"]),
+                prompt=prompt, max_new_tokens=n, request_id=label, **extra)
+            for agent, label, prompt, n, extra in WORKLOAD
+        }
+        wait_for(lambda: [c.pump() for c in clients.values()] and any(len(s) >= 30 for s in streamed.values()),
+                 timeout_s=120, what="tokens flowing")
+        children = child_pids(k.pid)
         k.proc.send_signal(signal.SIGKILL)
         k.proc.wait()
-        del pending
-    wait_for(lambda: not any(is_alive(p) for p in children), timeout_s=5, what="the kernel's children to die")
-    k2 = KernelProc(tmp_path / "s").wait_ready()
-    try:
-        assert snapshot_entries(k2.state_dir) == 0
-        with k2.client("b") as c:
-            assert len(c.llm_generate(prompt="still serving", max_new_tokens=4)["token_ids"]) == 4
+        wait_for(lambda: not any(is_alive(p) for p in children), timeout_s=5, what="the kernel's children to die")
+        k2 = KernelProc(tmp_path / "s", *flags)
+        results = {rid: p.result(300) for rid, p in pending.items()}
+        assert all(c.num_reconnects == 1 for c in clients.values())
+        for c in clients.values():
+            c.close()
+        with k2.client() as c:
+            stats = c.sched_stats()
     finally:
-        assert k2.stop() == 0
-    assert "removed" in (k2.state_dir / "kernel.log").read_text()
+        assert (k2 or k).stop() == 0
+    assert outputs(results) == calm
+    for rid, (*_, extra) in zip(results, WORKLOAD, strict=True):
+        if extra.get("stream"):
+            assert streamed[rid] == results[rid]["token_ids"], f"{rid}: streamed twice or lost tokens"
+    resumed = [n for r in stats["requests"] for n in r["recovery_resume_tokens"]]
+    assert resumed and max(resumed) >= 16, f"requests should resume from their checkpoints: {resumed}"
+    assert stats["journal"]["requests"] == stats["journal"]["tokens"] == 0
+    assert not k2.leftovers(), k2.leftovers()
+    assert snapshot_entries(k2.state_dir) == 0
+
+
+def test_requests_whose_agent_never_comes_back_are_cancelled_and_freed(tmp_path):
+    """What a killed kernel leaves: a journaled request resuming from a checkpoint, that checkpoint
+    and a stale snapshot. The next kernel keeps the checkpoint and deletes the rest at start; the
+    agent does not come back within --reattach-grace, so the request is cancelled, its checkpoint
+    freed, and its reply (kept as long) expires."""
+    state = tmp_path / "s"
+    journal = Journal(state / "journal.lmdb")
+    journal.accept("ghost/lost", "ghost", validate_args(SYSCALLS["llm.generate"], {"prompt": "gone", "max_new_tokens": 40}))
+    journal.produced({"ghost/lost": [5, 6, 7]})
+    journal.checkpointed("ghost/lost", "dead.0", 1, 3)
+    journal.close()
+    snapshots = SnapshotStore(state / "snapshots.lmdb")
+    snapshots.put_entries(checkpoint_key("dead.0", 1), [("meta", b"a checkpoint"), ("t/k", b"kv")])
+    snapshots.put_entries("dead.1", [("meta", b"a snapshot nobody needs")])
+    snapshots.close()
+    k = KernelProc(state, "--reattach-grace", "0.5").wait_ready()  # the grace ends before the worker is ready
+    try:
+        with k.client() as c:
+            wait_for(lambda: c.sched_stats()["journal"]["requests"] == 0, what="the request to be cancelled")
+        wait_for(lambda: snapshot_entries(state) == 0, what="its checkpoint to be freed")
+        with k.client("ghost") as c, pytest.raises(KernelError) as err:  # its reply, kept for the grace, expired too
+            c.llm_attach(request_id="lost")
+        assert err.value.code == "NOT_FOUND"
+    finally:
+        assert k.stop() == 0
+    log = (state / "kernel.log").read_text()
+    assert "removed 1 snapshot entries" in log and "recovered 1 request(s) from the journal (1 from checkpoints)" in log
+    assert "request ghost/lost failed: CANCELLED: agent ghost did not re-attach within" in log
