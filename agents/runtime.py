@@ -9,6 +9,7 @@ exits 0; on an error it exits 1 and the kernel frees everything the agent held.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import importlib
 import json
 import logging
@@ -80,6 +81,8 @@ def run_agent(args: argparse.Namespace) -> int:
     ctx = AgentContext(client, name, kind, args.index, args.seed, parse_params(args.param))
     code, result = EXIT_OK, {}
     try:
+        if args.start_file:
+            wait_at_gate(args.start_file)
         result = program(ctx) or {}
     except Exception as exc:
         log.exception("agent %s failed", name)
@@ -93,6 +96,17 @@ def run_agent(args: argparse.Namespace) -> int:
     return code
 
 
+def wait_at_gate(path: str) -> None:
+    """A start gate, so that agents register first and then start together: block until whoever
+    holds an exclusive lock (flock) on `path` releases it (at once if nobody does). Blocking in
+    the kernel, not polling: a thousand waiting agents cost no CPU."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", help="agent program: an example (hello, idle, math, narrative, rec, travel) or module:function")
     p.add_argument("--address", required=True, help="kernel address, e.g. ipc://state/kernel.sock")
@@ -102,6 +116,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="program parameter (JSON value)")
     p.add_argument("--timeout-s", type=float, default=600.0, help="per-call reply timeout")
     p.add_argument("--result-file", help="write the agent's result as JSON here")
+    p.add_argument("--start-file", help="a start gate: after registering, wait until nobody holds an exclusive "
+                   "flock on this file before running the program")
     p.add_argument("--server-key", help="tcp:// only: the kernel's CURVE public key or a file with it (default $AIOSIM_SERVER_KEY)")
     p.add_argument("--client-keys", help="tcp:// only: this agent's key pair file from `aiosim keygen` (default $AIOSIM_CLIENT_KEYS)")
     p.add_argument("--secret-file", help="the name's identity secret (default STATE/secrets/NAME.secret for an "

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--checkpoint-every", type=int, default=None, help="decode steps (default: the kernel's default)")
     p.add_argument("--kill-every-s", type=float, default=3.0, help="seconds between worker kills (each waits until every worker is ready)")
-    p.add_argument("--kernel-kill-after", type=int, default=2, help="worker kills before the kernel is killed and restarted (-1: never)")
+    p.add_argument("--kernel-kill-after", type=int, default=1, help="worker kills before the kernel is killed and restarted (-1: never)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=list(DEFAULT_PARAMS), metavar="KEY=VALUE",
                    help="parameter for every agent (after the defaults; the last of a key wins)")

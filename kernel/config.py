@@ -17,6 +17,7 @@ class KernelConfig:
     curve_allow: Path | None = None  # tcp:// only: file of allowed client CURVE public keys
     log_level: str = "INFO"
     debug: bool = False  # run check_integrity() whenever the kernel goes idle
+    profile: Path | None = None  # cProfile the main thread's loop; stats written here at shutdown
     # workers / model
     model: str = "tiny"
     num_workers: int = 1

@@ -41,6 +41,9 @@ def add_kernel_flags(p: argparse.ArgumentParser, with_address: bool = True) -> N
     g.add_argument("--max-message-bytes", type=parse_bytes, default=1 << 20, help="largest accepted message (default 1M)")
     g.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     g.add_argument("--debug", action="store_true", help="run every manager's check_integrity() whenever the kernel is idle")
+    g.add_argument("--profile", type=Path, default=None, metavar="PATH",
+                   help="profile the kernel's event loop (cProfile) and write the stats here at shutdown "
+                        "(read with `python -m pstats PATH`)")
     g.add_argument("--mem-quota", type=parse_bytes, default=1 << 20, help="short-term memory quota per agent (default 1M)")
     g.add_argument("--tool-workers", type=int, default=2, help="tool runner processes")
     g.add_argument("--tool-timeout-s", type=float, default=5.0, help="default tool call timeout")
@@ -80,7 +83,8 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
     return KernelConfig(
         state_dir=state_dir, address=getattr(args, "address", "") or "", max_message_bytes=args.max_message_bytes,
         curve_allow=getattr(args, "curve_allow", None),
-        log_level=args.log_level, debug=args.debug, model=args.model, num_workers=args.workers,
+        log_level=args.log_level, debug=args.debug, profile=getattr(args, "profile", None), model=args.model,
+        num_workers=args.workers,
         worker_threads=args.worker_threads, on_invalid_snapshot=args.on_invalid_snapshot,
         scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
         kv_pool_bytes=args.kv_pool_bytes, engine=getattr(args, "engine", "native"), preempt=args.preempt, mem_quota_bytes=args.mem_quota,
@@ -103,7 +107,7 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
     optional = {"--curve-allow": "curve_allow", "--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
                 "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
                 "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps",
-                "--checkpoint-every": "checkpoint_every", "--reattach-grace": "reattach_grace"}
+                "--checkpoint-every": "checkpoint_every", "--reattach-grace": "reattach_grace", "--profile": "profile"}
     for flag, attr in optional.items():
         value = getattr(args, attr, None)
         if value is not None:

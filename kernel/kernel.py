@@ -16,6 +16,7 @@ from kernel.curve import ZapHandler, is_tcp, make_server, read_allow_list
 from kernel.dispatch import Dispatcher
 from kernel.llm.service import LLMService
 from kernel.loop import EventLoop, drain
+from kernel.pidwatch import PidWatch
 from kernel.procs import AgentRecord, ProcessTable
 from kernel.services import open_services
 from syscalls.codec import pack
@@ -40,6 +41,8 @@ class Kernel:
         self.zap: ZapHandler | None = None
         self.sock = self._bind_agent_socket()
         self.loop.add_reader(self.sock, lambda s: drain(s, self._on_frames))
+        self.pids = PidWatch()
+        self.loop.add_reader(self.pids.fileno(), lambda _: self.reap_exited_agents())
         self.loop.call_every(config.agent_reap_interval_s, self.reap_dead_agents)
         if config.debug:
             self.loop.on_idle(self.check_integrity)
@@ -98,10 +101,18 @@ class Kernel:
         return send
 
     # ---- agents ----
+    def admit_agent(self, name: str, pid: int | None, meta: dict | None) -> AgentRecord:
+        """Register an agent; its process is watched (pidfd) so that its exit retires it."""
+        rec = self.procs.register(name, pid, meta)
+        if pid is not None and not self.pids.watch(rec.agent_id, pid):
+            self.procs.poll_liveness(rec)
+        return rec
+
     def retire_agent(self, rec: AgentRecord, state: str, code: int | None) -> int:
         """The one exit path: cancel requests, free memory and snapshots, drop the token."""
         if not self.procs.retire(rec, state, code):
             return 0
+        self.pids.unwatch(rec.agent_id)
         num_cancelled = self.llm.on_agent_exit(rec.name)
         self.services.on_agent_exit(rec.name)
         log.info("agent %s (id %d, pid %s) %s, code %s; %d requests cancelled",
@@ -117,7 +128,15 @@ class Kernel:
         (self.config.state_dir / "secrets" / f"{name}.secret").unlink(missing_ok=True)
         log.info("identity %s removed", name)
 
+    def reap_exited_agents(self) -> None:
+        """Agents whose process exited (pidfd) without proc.exit."""
+        for agent_id in self.pids.exited():
+            rec = self.procs.by_id(agent_id)
+            if rec is not None:
+                self.retire_agent(rec, "killed", None)
+
     def reap_dead_agents(self) -> None:
+        """The periodic sweep, for the few pids the pidfd watch could not take."""
         for rec in self.procs.find_dead():
             self.retire_agent(rec, "killed", None)
 
@@ -141,6 +160,8 @@ class Kernel:
         self.services.close()
         self.loop.remove_reader(self.sock)
         self.sock.close(linger=0)
+        self.loop.remove_reader(self.pids.fileno())
+        self.pids.close()
         if self.zap is not None:
             self.loop.remove_reader(self.zap.sock)
             self.zap.close()

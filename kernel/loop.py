@@ -39,17 +39,18 @@ class EventLoop:
     def __init__(self) -> None:
         self.ctx = zmq.Context()
         self.poller = zmq.Poller()
-        self._readers: dict[zmq.Socket, Callable[[zmq.Socket], None]] = {}
+        self._readers: dict[zmq.Socket | int, Callable[[zmq.Socket | int], None]] = {}
         self._timers: list[tuple[float, int, Timer]] = []
         self._seq = itertools.count()
         self._idle_hooks: list[Callable[[], None]] = []
         self.is_running = False
 
-    def add_reader(self, sock: zmq.Socket, callback: Callable[[zmq.Socket], None]) -> None:
+    def add_reader(self, sock: zmq.Socket | int, callback: Callable[[zmq.Socket | int], None]) -> None:
+        """Call back when `sock` (a ZeroMQ socket, or a plain file descriptor) is readable."""
         self._readers[sock] = callback
         self.poller.register(sock, zmq.POLLIN)
 
-    def remove_reader(self, sock: zmq.Socket) -> None:
+    def remove_reader(self, sock: zmq.Socket | int) -> None:
         if self._readers.pop(sock, None) is not None:
             self.poller.unregister(sock)
 

@@ -71,9 +71,19 @@ def run_kernel(config: KernelConfig) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    profiler = None
+    if config.profile is not None:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         kernel.run()
     finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(config.profile)
+            log.info("profile of the kernel's main thread written to %s (python -m pstats)", config.profile)
         kernel.shutdown()
         release_state_dir(config)
         log.info("kernel stopped")

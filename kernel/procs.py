@@ -52,6 +52,7 @@ class ProcessTable:
     def __init__(self) -> None:
         self._records: dict[int, AgentRecord] = {}
         self._live_names: dict[str, AgentRecord] = {}
+        self._polled: dict[int, AgentRecord] = {}  # live records whose pid find_dead checks (not pidfd-watched)
         self._next_id = 1
 
     def check_free(self, name: str) -> None:
@@ -83,7 +84,15 @@ class ProcessTable:
             return False
         rec.state, rec.exit_code, rec.ended_s = state, code, time.monotonic()
         self._live_names.pop(rec.name, None)
+        self._polled.pop(rec.agent_id, None)
         return True
+
+    def poll_liveness(self, rec: AgentRecord) -> None:
+        """Have find_dead check this record's pid (its exit cannot be watched)."""
+        self._polled[rec.agent_id] = rec
+
+    def by_id(self, agent_id: int) -> AgentRecord | None:
+        return self._records.get(agent_id)
 
     def live_by_name(self, name: str) -> AgentRecord | None:
         return self._live_names.get(name)
@@ -98,8 +107,8 @@ class ProcessTable:
         return list(self._records.values())
 
     def find_dead(self) -> list[AgentRecord]:
-        """Live records whose OS process is gone (or a zombie)."""
-        return [r for r in self._live_names.values() if r.pid is not None and not is_pid_alive(r.pid)]
+        """Polled live records whose OS process is gone (or a zombie)."""
+        return [r for r in self._polled.values() if r.pid is not None and not is_pid_alive(r.pid)]
 
     def check_integrity(self) -> None:
         live = [r for r in self._records.values() if r.is_live]
@@ -108,6 +117,7 @@ class ProcessTable:
             assert self._live_names[r.name] is r and self.authenticate(r.token) is r
         for r in self._records.values():
             assert r.is_live or self.authenticate(r.token) is None, f"exited agent {r.agent_id} authenticates"
+        assert all(r.is_live for r in self._polled.values()), "an exited agent is still polled"
 
 
 def is_pid_alive(pid: int) -> bool:

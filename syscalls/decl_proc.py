@@ -56,8 +56,11 @@ PROC = (
     Syscall(
         name="sched.stats",
         doc="Scheduler state and per-request timelines (all agents' requests, finished and active), plus per-agent means.",
-        args=(Field("agent", "str|nil", "only this agent's requests", max=64),),
-        result=("{policy: str, config: map, workers: [map], overhead: map, journal: {requests, tokens, replies}|nil, requests: [timeline: {rid, agent, state, arrival, "
+        args=(Field("agent", "str|nil", "only this agent's requests", max=64),
+              Field("requests", "bool", "include the per-request timelines (false: only totals and per-agent means, "
+                    "cheap with thousands of requests)", default=True)),
+        result=("{policy: str, config: map, workers: [map], overhead: map, journal: {requests, tokens, replies}|nil, "
+                "totals: {finished, failed, cancelled, output_tokens, active}, requests: [timeline: {rid, agent, state, arrival, "
                 "first_scheduled, first_token, finish, waiting_s, queued_s, turnaround_s, ttft_s, preemptions, num_slices, "
                 "num_output_tokens, output_tokens, slices: [[worker_id, start_s, end_s, num_tokens]], preemption_s, "
                 "snapshot_durations_s, restore_durations_s, ...} (section 4)], agents: {name: {mean_waiting_s, mean_queued_s, "

@@ -1,4 +1,5 @@
-"""One agent OS process: `python -m agents KIND --index I --seed S --address A --result-file F`."""
+"""One agent OS process: `python -m agents KIND --index I --seed S --address A --result-file F`,
+started as a fresh interpreter or forked by the launch's zygote (agents/launch/zygote.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.launch.spec import AgentSpec
+from agents.launch.zygote import Zygote, ZygoteChild
 
 
 @dataclass(slots=True)
@@ -18,23 +20,28 @@ class AgentProcess:
     """Owned by the launcher; `ended_s` is set by `poll()` when the process has exited."""
 
     spec: AgentSpec
-    proc: subprocess.Popen
+    proc: subprocess.Popen | ZygoteChild
     result_file: Path
     log_file: Path
     started_s: float
     ended_s: float | None = None
 
     @classmethod
-    def start(cls, spec: AgentSpec, address: str, seed: int, params: list[str], out_dir: Path) -> AgentProcess:
+    def start(cls, spec: AgentSpec, address: str, seed: int, params: list[str], out_dir: Path,
+              zygote: Zygote | None = None, extra_argv: list[str] | None = None) -> AgentProcess:
         result_file, log_file = out_dir / f"{spec.name}.json", out_dir / f"{spec.name}.log"
         result_file.unlink(missing_ok=True)
-        argv = [sys.executable, "-m", "agents", spec.kind, "--index", str(spec.index), "--seed", str(seed),
-                "--address", address, "--result-file", str(result_file)]
+        argv = [spec.kind, "--index", str(spec.index), "--seed", str(seed), "--address", address,
+                "--result-file", str(result_file)]
         for p in params:
             argv += ["--param", p]
+        argv += extra_argv or []
         started = time.monotonic()
+        if zygote is not None:
+            return cls(spec, ZygoteChild(zygote, zygote.spawn(argv, str(log_file))), result_file, log_file, started)
         with open(log_file, "wb") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen([sys.executable, "-m", "agents", *argv], stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL)
         return cls(spec, proc, result_file, log_file, started)
 
     @property

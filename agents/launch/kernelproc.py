@@ -66,8 +66,8 @@ class KernelProcess:
         except KernelError:
             return None
 
-    def stats(self) -> dict:
-        return self.client.sched_stats()
+    def stats(self, with_rows: bool = True) -> dict:
+        return self.client.sched_stats(requests=with_rows)
 
     def ps(self, all_: bool = True) -> list[dict]:
         return self.client.proc_ps(all=all_)["agents"]

@@ -19,6 +19,7 @@ from agents.launch.agentproc import AgentProcess
 from agents.launch.kernelproc import KernelProcess, LaunchError
 from agents.launch.progress import Progress
 from agents.launch.spec import AgentSpec
+from agents.launch.zygote import Zygote
 
 POLL_S = 0.05
 RSS_EVERY_S = 0.5
@@ -61,12 +62,16 @@ OnTick = Callable[[Session], None]
 
 def run_session(kernel: KernelProcess, specs: list[AgentSpec], seed: int = 0, params: list[str] | None = None,
                 sequential: bool = False, progress: Progress | None = None, on_tick: OnTick | None = None,
-                timeout_s: float = 600.0) -> Session:
+                timeout_s: float = 600.0, zygote: bool = True, agent_argv: list[str] | None = None) -> Session:
     """Start one process per spec (all at once, or each after the previous exits) and wait for all.
-    On any exception (Ctrl-C included) the agents still running are terminated."""
-    session = Session(started_s=time.monotonic(), sequential=sequential)
+    With `zygote`, agents are forked from a zygote that imported the agent code once (see
+    zygote.py); else each is a fresh interpreter. `agent_argv`: more `aiosim agent run` flags for
+    every agent (e.g. --start-file). On any exception (Ctrl-C included) the agents
+    still running are terminated."""
     out_dir = kernel.state_dir / "agents"
     out_dir.mkdir(exist_ok=True)
+    forker = Zygote(sorted({s.kind for s in specs}), str(out_dir / "zygote.log")) if zygote else None
+    session = Session(started_s=time.monotonic(), sequential=sequential)
     queue = list(specs)
     deadline = session.started_s + timeout_s
     try:
@@ -74,7 +79,9 @@ def run_session(kernel: KernelProcess, specs: list[AgentSpec], seed: int = 0, pa
             if queue and (not sequential or _all_exited(session.agents)):
                 batch = queue if not sequential else queue[:1]
                 for spec in batch:
-                    session.agents.append(AgentProcess.start(spec, kernel.address, seed, params or [], out_dir))
+                    session.agents.append(AgentProcess.start(spec, kernel.address, seed, params or [], out_dir, forker,
+                                                             agent_argv))
+                    _tick(kernel, session, progress, on_tick)
                 queue = [] if not sequential else queue[1:]
             _tick(kernel, session, progress, on_tick)
             if time.monotonic() > deadline:
@@ -83,6 +90,8 @@ def run_session(kernel: KernelProcess, specs: list[AgentSpec], seed: int = 0, pa
     finally:
         for a in session.agents:
             a.terminate()
+        if forker is not None:
+            forker.close()
     session.ended_s = max((a.ended_s or time.monotonic() for a in session.agents), default=time.monotonic())
     return session
 
@@ -106,8 +115,7 @@ def _tick(kernel: KernelProcess, session: Session, progress: Progress | None, on
         on_tick(session)
     if progress is not None and progress.is_due():
         done = [a for a in session.agents if a.poll()]
-        stats = kernel.stats()
-        progress.update(len(done), sum(1 for a in done if a.exit_code != 0), stats, session.started_s)
+        progress.update(len(done), sum(1 for a in done if a.exit_code != 0), kernel.stats(with_rows=False))
 
 
 @dataclass(slots=True)

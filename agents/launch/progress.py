@@ -1,4 +1,5 @@
-"""A live status line on stderr: agents done/total, requests finished, tokens/s (from sched.stats)."""
+"""A live status line on stderr: agents done/total, requests finished, tokens/s (sched.stats totals):
+one line whatever the number of agents."""
 
 from __future__ import annotations
 
@@ -28,11 +29,10 @@ class Progress:
     def is_due(self) -> bool:
         return self.enabled and time.monotonic() - self._last_s >= self.interval_s
 
-    def update(self, num_done: int, num_failed: int, stats: dict | None, since_s: float) -> None:
-        """Show one status line; `stats` is a sched.stats reply (rows arriving before since_s ignored)."""
+    def update(self, num_done: int, num_failed: int, stats: dict | None) -> None:
+        """Show one status line; `stats` is a sched.stats reply (its totals are read)."""
         self._last_s = time.monotonic()
-        line = status_line(self.label, num_done, num_failed, self.total_agents, stats, since_s,
-                           self._last_s - self.started_s)
+        line = status_line(self.label, num_done, num_failed, self.total_agents, stats, self._last_s - self.started_s)
         if self.stream.isatty():
             self.stream.write("\r" + line.ljust(self._width))
             self._width = len(line)
@@ -46,12 +46,13 @@ class Progress:
             self.stream.flush()
 
 
-def status_line(label: str, num_done: int, num_failed: int, total: int, stats: dict | None, since_s: float,
-                elapsed_s: float) -> str:
-    rows = [r for r in (stats or {}).get("requests", []) if (r.get("arrival") or 0) >= since_s]
-    finished = [r for r in rows if r.get("state") == "finished"]
-    tokens = sum(r.get("output_tokens") or 0 for r in rows)
+def status_line(label: str, num_done: int, num_failed: int, total: int, stats: dict | None, elapsed_s: float) -> str:
+    """Counts and rates only (one line whatever the number of agents), from sched.stats totals."""
+    t = (stats or {}).get("totals") or {}
+    tokens = t.get("output_tokens", 0)
     rate = tokens / elapsed_s if elapsed_s > 0 else 0.0
     failed = f" ({num_failed} failed)" if num_failed else ""
-    return (f"[{label}] agents {num_done}/{total} done{failed} | requests {len(finished)} finished, "
-            f"{len(rows) - len(finished)} active | {tokens} tokens, {rate:.0f} tok/s | {elapsed_s:.1f} s")
+    errors = t.get("failed", 0) + t.get("cancelled", 0)
+    return (f"[{label}] agents {num_done}/{total} done{failed} | requests {t.get('finished', 0)} finished, "
+            f"{t.get('active', 0)} active{f', {errors} failed/cancelled' if errors else ''} | {tokens} tokens, "
+            f"{rate:.0f} tok/s | {elapsed_s:.1f} s")

@@ -112,6 +112,18 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def by_kind(agents: list[dict]) -> dict[str, dict]:
+    """Per agent kind: agents, failed agents, requests, tokens, and the means of the agents' figures."""
+    kinds: dict[str, list[dict]] = {}
+    for a in agents:
+        kinds.setdefault(a["kind"], []).append(a)
+    return {kind: {"agents": len(rows), "failed_agents": sum(1 for a in rows if a["exit_code"] != 0),
+                   "requests": sum(a["requests"] for a in rows), "output_tokens": sum(a["output_tokens"] for a in rows),
+                   "waiting_s": _mean(rows, "waiting_s"), "turnaround_s": _mean(rows, "turnaround_s"),
+                   "elapsed_s": _mean(rows, "elapsed_s")}
+            for kind, rows in sorted(kinds.items())}
+
+
 def format_table(report: dict) -> str:
     """Per-agent table plus a summary line."""
     head = f"{'agent':<16} {'pid':>7} {'exit':>4} {'reqs':>4} {'tokens':>6} {'waiting_s':>9} {'turnaround_s':>12} {'elapsed_s':>9}"
@@ -120,17 +132,33 @@ def format_table(report: dict) -> str:
         lines.append(f"{a['name'][:16]:<16} {a['pid']:>7} {_code(a['exit_code']):>4} {a['requests']:>4} "
                      f"{a['output_tokens']:>6} {_fmt(a['waiting_s']):>9} {_fmt(a['turnaround_s']):>12} "
                      f"{_fmt(a['elapsed_s'], 2):>9}")
+    return "\n".join([*lines, *_footer(report, len(head))])
+
+
+def format_kinds(report: dict) -> str:
+    """One line per agent kind (for thousands of agents) plus the summary line."""
+    head = f"{'kind':<12} {'agents':>7} {'failed':>6} {'reqs':>6} {'tokens':>7} {'waiting_s':>9} {'turnaround_s':>12} {'elapsed_s':>9}"
+    lines = [head, "-" * len(head)]
+    for kind, k in by_kind(report["agents"]).items():
+        lines.append(f"{kind[:12]:<12} {k['agents']:>7} {k['failed_agents']:>6} {k['requests']:>6} {k['output_tokens']:>7} "
+                     f"{_fmt(k['waiting_s']):>9} {_fmt(k['turnaround_s']):>12} {_fmt(k['elapsed_s'], 2):>9}")
+    return "\n".join([*lines, *_footer(report, len(head), max_failed=10)])
+
+
+def _footer(report: dict, width: int, max_failed: int | None = None) -> list[str]:
     s = report["summary"]
-    lines.append("-" * len(head))
+    lines = ["-" * width]
     lines.append(f"makespan {s['makespan_s']:.2f} s (first agent start -> last agent exit) | "
                  f"{s['num_requests']} requests, {s['num_failed']} failed, {s['num_lost']} lost | "
                  f"{s['output_tokens']} tokens, {s['tokens_per_s']:.0f} tok/s | mean waiting "
                  f"{_fmt(s['mean_waiting_s'])} s, mean turnaround {_fmt(s['mean_turnaround_s'])} s | "
                  f"agent RSS <= {s['max_agent_rss_bytes'] / 2**20:.1f} MiB")
     failed = [a for a in report["agents"] if a["exit_code"] != 0]
-    for a in failed:
+    for a in failed[:max_failed]:
         lines.append(f"FAILED {a['name']} (exit {_code(a['exit_code'])}): {str(a.get('error', '')).strip()[-300:]}")
-    return "\n".join(lines)
+    if max_failed is not None and len(failed) > max_failed:
+        lines.append(f"... and {len(failed) - max_failed} more failed agents (see the JSON and STATE/agents/*.log)")
+    return lines
 
 
 def _code(code: int | None) -> str:

@@ -14,7 +14,7 @@ def proc_register(ctx: CallContext, args: dict) -> dict:
     name = args["name"]
     ctx.kernel.procs.check_free(name)
     secret = admit_identity(ctx, name, args["secret"])
-    rec = ctx.kernel.procs.register(name, args["pid"], args["meta"])
+    rec = ctx.kernel.admit_agent(name, args["pid"], args["meta"])
     return {
         "agent_id": rec.agent_id,
         "token": rec.token,
@@ -34,10 +34,11 @@ def proc_ps(ctx: CallContext, args: dict) -> dict:
     procs = ctx.kernel.procs
     now = time.monotonic()
     records = procs.all() if args["all"] else procs.live()
+    active = ctx.kernel.llm.active_counts()  # one pass over the requests, not one per agent
     agents = []
     for rec in records:
         row = rec.to_wire(now)
-        row["num_active_requests"] = ctx.kernel.llm.num_active(rec.name)
+        row["num_active_requests"] = active.get(rec.name, 0)
         agents.append(row)
     return {"agents": agents}
 

@@ -6,4 +6,4 @@ from kernel.context import CallContext
 
 
 def sched_stats(ctx: CallContext, args: dict) -> dict:
-    return ctx.kernel.llm.stats(args["agent"])
+    return ctx.kernel.llm.stats(args["agent"], args["requests"])

@@ -56,8 +56,11 @@ class Journal:
 
     # ---- writes ----
     def accept(self, rid: str, agent: str, args: dict) -> None:
-        self.store.write([("requests", rid.encode(), pack({"agent": agent, "args": args, "checkpoint": None})),
-                          ("replies", rid.encode(), None)])
+        """A new request (anything an earlier one with this id left is replaced)."""
+        ops: list[WriteOp] = [("requests", rid.encode(), pack({"agent": agent, "args": args, "checkpoint": None})),
+                              ("replies", rid.encode(), None)]
+        ops += [("tokens", key, None) for key, _ in self.store.scan("tokens", _token_prefix(rid))]
+        self.store.write(ops)
         self._lengths[rid] = 0
 
     def produced(self, tokens: dict[str, list[int]]) -> None:

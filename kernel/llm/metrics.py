@@ -3,34 +3,52 @@ figure is the mean over its finished requests). Pure."""
 
 from __future__ import annotations
 
+from collections import deque
+
 from kernel.scheduler.request import SeqRequest
-from kernel.scheduler.timeline import Timeline, aggregate_by_agent
+from kernel.scheduler.timeline import METRICS, Timeline
 from syscalls.digests import bytes_sha256, output_sha256
+
+MAX_ROWS = 100_000  # rows of requests that left the scheduler kept for sched.stats (the newest)
 
 
 class History:
-    """Rows (timeline dicts) of finished, failed and cancelled requests, in leaving order; the
-    Timelines of the finished ones are kept for the per-agent means."""
+    """Rows (timeline dicts) of the newest MAX_ROWS finished, failed and cancelled requests, in
+    leaving order; per agent, running sums over all its finished requests (for the means) and
+    totals, so that memory and sched.stats stay bounded whatever the number of requests."""
 
-    def __init__(self) -> None:
-        self.records: list[dict] = []
-        self._finished: list[tuple[Timeline, int]] = []  # (timeline, output tokens)
+    def __init__(self, max_rows: int = MAX_ROWS) -> None:
+        self.records: deque[dict] = deque(maxlen=max_rows)
+        self._sums: dict[str, dict[str, list[float]]] = {}  # agent -> metric -> [sum, count]
+        self._done: dict[str, list[int]] = {}  # agent -> [finished requests, their output tokens]
+        self.totals = {"finished": 0, "failed": 0, "cancelled": 0, "output_tokens": 0}
 
     def add(self, row: dict, timeline: Timeline) -> None:
         self.records.append(row)
-        if row["state"] == "finished":
-            self._finished.append((timeline, row["output_tokens"]))
+        self.totals[row["state"]] = self.totals.get(row["state"], 0) + 1
+        if row["state"] != "finished":
+            return
+        self.totals["output_tokens"] += row["output_tokens"]
+        sums = self._sums.setdefault(timeline.agent, {})
+        for name in METRICS:
+            value = getattr(timeline, name)
+            if value is not None:
+                acc = sums.setdefault(name, [0.0, 0])
+                acc[0] += float(value)
+                acc[1] += 1
+        done = self._done.setdefault(timeline.agent, [0, 0])
+        done[0] += 1
+        done[1] += row["output_tokens"]
 
-    def to_wire(self, agent: str | None, active: list[dict]) -> dict:
-        rows = [r for r in [*self.records, *active] if agent is None or r.get("agent") == agent]
-        done = [(tl, n) for tl, n in self._finished if agent is None or tl.agent == agent]
-        agents = {name: {f"mean_{k}": v for k, v in means.items()}
-                  for name, means in aggregate_by_agent(tl for tl, _ in done).items()}
-        for tl, n in done:
-            entry = agents[tl.agent]
-            entry["num_requests"] = entry.get("num_requests", 0) + 1
-            entry["output_tokens"] = entry.get("output_tokens", 0) + n
-        return {"requests": rows, "agents": agents}
+    def to_wire(self, agent: str | None, active: list[dict], with_rows: bool = True) -> dict:
+        rows = [r for r in [*self.records, *active] if agent is None or r.get("agent") == agent] if with_rows else []
+        agents = {}
+        for name, (count, tokens) in self._done.items():
+            if agent is None or name == agent:
+                means = {f"mean_{k}": total / n for k, (total, n) in self._sums[name].items()}
+                agents[name] = {**means, "num_requests": count, "output_tokens": tokens}
+        totals = {**self.totals, "active": len(active)}
+        return {"requests": rows, "agents": agents, "totals": totals}
 
 
 def record_of(req: SeqRequest) -> dict:

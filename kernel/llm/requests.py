@@ -42,6 +42,50 @@ class Submission:
         return self.reply is not None and self.args["stream"] and self.args["num_beams"] < 2
 
 
+class LiveRequests:
+    """Submissions in flight by request id, indexed by agent, so that an agent's exit costs its
+    own requests, not a scan of everyone's."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, Submission] = {}
+        self._by_agent: dict[str, dict[str, Submission]] = {}
+
+    def add(self, sub: Submission) -> None:
+        self._subs[sub.rid] = sub
+        self._by_agent.setdefault(sub.agent, {})[sub.rid] = sub
+
+    def pop(self, rid: str) -> Submission | None:
+        sub = self._subs.pop(rid, None)
+        if sub is not None:
+            mine = self._by_agent[sub.agent]
+            del mine[rid]
+            if not mine:
+                del self._by_agent[sub.agent]
+        return sub
+
+    def get(self, rid: str) -> Submission | None:
+        return self._subs.get(rid)
+
+    def of_agent(self, agent: str) -> list[Submission]:
+        return list(self._by_agent.get(agent, {}).values())
+
+    def counts(self) -> dict[str, int]:
+        """Requests in flight per agent."""
+        return {agent: len(subs) for agent, subs in self._by_agent.items()}
+
+    def values(self) -> list[Submission]:
+        return list(self._subs.values())
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self._subs
+
+    def __iter__(self):
+        return iter(list(self._subs))
+
+    def __len__(self) -> int:
+        return len(self._subs)
+
+
 def take_slice(sub: Submission, token_ids: list[int]) -> tuple[list[int], str | None]:
     """A slice's tokens, checked against what the request already produced (a replay after its
     worker or the kernel died must make the same ones). Returns (the new tokens; a divergence)."""

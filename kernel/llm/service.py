@@ -20,6 +20,7 @@ from kernel.llm.metrics import History, active_row, record_of
 from kernel.llm.overhead import OverheadMeter
 from kernel.llm.prompt import PromptCodec, Window
 from kernel.llm.requests import (
+    LiveRequests,
     Submission,
     full_request_id,
     generate_result,
@@ -64,7 +65,7 @@ class LLMService:
         self.overhead = OverheadMeter()
         self.snapshot_bytes: dict[str, int] = {}  # the snapshot index: rid -> bytes of its LMDB snapshot
         self.unready: list[Submission] = []  # arrived before any worker was ready
-        self.live: dict[str, Submission] = {}
+        self.live = LiveRequests()
         self.history = History()
         self._counters: dict[str, int] = {}
         self.unavailable = ""  # why llm.* cannot be served (every worker given up after crashing in a row)
@@ -96,7 +97,7 @@ class LLMService:
         while its agent reconnects; its reply waits for llm.attach."""
         sub = Submission(j.rid, j.agent, j.args, time.monotonic(), None, journaled=True, resume=j.checkpoint)
         sub.delivered = j.delivered
-        self.live[j.rid] = sub
+        self.live.add(sub)
         self.unready.append(sub)
 
     # ---- from handlers ----
@@ -111,7 +112,7 @@ class LLMService:
         sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer(), journaled=True)
         self.journal.accept(rid, ctx.caller, args)  # before any reply or stream message
         self.parked.pop(rid, None)  # a reply of an earlier request with this id is superseded
-        self.live[rid] = sub
+        self.live.add(sub)
         if self.core is None:
             self.unready.append(sub)
         else:
@@ -180,7 +181,7 @@ class LLMService:
         from kernel.llm.summary import summary_submission
 
         internal = summary_submission(self, sub, ids)
-        self.live[internal.rid] = internal
+        self.live.add(internal)
         self._enqueue(internal, internal.prompt_ids)
 
     def cancel(self, agent: str, label: str) -> bool:
@@ -208,14 +209,15 @@ class LLMService:
                 for r in reqs if r.agent == agent and r.has_snapshot]
 
     def on_agent_exit(self, agent: str) -> int:
-        rids = [s.rid for s in self.live.values() if s.agent == agent and s.reply is not None]
+        rids = [s.rid for s in self.live.of_agent(agent) if s.reply is not None]
         for rid in rids:
             self._cancel(rid, f"agent {agent} exited")
         self.unready = [s for s in self.unready if s.agent != agent]
         return len(rids)
 
-    def num_active(self, agent: str) -> int:
-        return sum(1 for s in self.live.values() if s.agent == agent)
+    def active_counts(self) -> dict[str, int]:
+        """Requests in flight per agent."""
+        return self.live.counts()
 
     # ---- worker events ----
     def _on_ready(self, w: WorkerHandle) -> None:
@@ -279,7 +281,7 @@ class LLMService:
             self._send_free(None, [self.keys.key(rid)])
             self.keys.assign(rid)
             if rid in self.live:
-                self.live[rid].cursor = resume
+                self.live.get(rid).cursor = resume
         self.overhead.forget(wid)
         log.warning("%s: %d request(s) replay from their checkpoints or prompts", why, len(loss.recovered))
 
@@ -329,7 +331,7 @@ class LLMService:
         self.journal.produced(fresh)
         for rid in fresh:
             if rid in self.live:
-                self._flush(self.live[rid])
+                self._flush(self.live.get(rid))
 
     def _flush(self, sub: Submission) -> None:
         """Stream what the agent has not been sent yet."""
@@ -357,7 +359,7 @@ class LLMService:
         if result is None:
             self._fail(req.rid, ErrorCode.REPLAY_DIVERGED, diverged)
             return
-        del self.live[req.rid]
+        self.live.pop(req.rid)
         self._park(sub, {"ok": True, "result": result})
         if sub.on_done is not None:
             sub.on_done(result)
@@ -366,7 +368,7 @@ class LLMService:
             sub.reply.ok(result)
 
     def _fail(self, rid: str, code: ErrorCode | str, message: str) -> None:
-        sub = self.live.pop(rid, None)
+        sub = self.live.pop(rid)
         if sub is None:
             return
         log.info("request %s failed: %s: %s", rid, ErrorCode(code).value, message)
@@ -446,13 +448,13 @@ class LLMService:
             self.pending_frees += keys
 
     # ---- introspection and lifecycle ----
-    def stats(self, agent: str | None) -> dict:
+    def stats(self, agent: str | None, with_rows: bool = True) -> dict:
         workers = [w.to_wire() for w in self.pool.workers.values()]
         base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers,
                 "overhead": self.overhead.to_wire() if self.core else None,
                 "journal": self.journal.counts() if self.journal is not None else None}
         active = [active_row(r) for r in (self.core.requests() if self.core else []) if agent in (None, r.agent)]
-        return {**base, **self.history.to_wire(agent, active)}
+        return {**base, **self.history.to_wire(agent, active, with_rows)}
 
     def _sched_config(self, model: dict) -> SchedConfig:
         """From the flags and the first worker's ready message: its KV pool is the budget."""

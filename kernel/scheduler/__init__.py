@@ -25,7 +25,7 @@ from kernel.scheduler.request import (
     SeqState,
     WorkerLoss,
 )
-from kernel.scheduler.timeline import SliceRecord, Timeline, aggregate_by_agent
+from kernel.scheduler.timeline import SliceRecord, Timeline
 
 
 def make_scheduler(config: SchedConfig, kv_bytes_per_token: int) -> Scheduler:
@@ -56,7 +56,6 @@ __all__ = [
     "SliceRecord",
     "Timeline",
     "WorkerLoss",
-    "aggregate_by_agent",
     "make_policy",
     "make_scheduler",
 ]

@@ -8,10 +8,7 @@ that finished the request, or `now` for cancel/failure.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from statistics import fmean
 
 
 @dataclass(slots=True)
@@ -117,19 +114,6 @@ class Timeline:
 
 
 METRICS = ("waiting_s", "queued_s", "turnaround_s", "ttft_s", "preemptions", "num_slices")
-
-
-def aggregate_by_agent(timelines: Iterable[Timeline]) -> dict[str, dict[str, float]]:
-    """Per agent, the mean of each metric over its requests (AIOS); None values are skipped."""
-    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for tl in timelines:
-        for name in METRICS:
-            value = getattr(tl, name)
-            if value is not None:
-                values[tl.agent][name].append(float(value))
-    return {
-        agent: {name: fmean(v) for name, v in metrics.items()} for agent, metrics in values.items()
-    }
 
 
 def _diff(end: float | None, start: float) -> float | None:

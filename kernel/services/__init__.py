@@ -26,6 +26,7 @@ from kernel.services.tools.registry import ToolRegistry
 STORAGE_DIR = "storage.lmdb"
 AUDIT_DIR = "audit.lmdb"
 IDENTITY_DIR = "identity.lmdb"
+FLUSH_EVERY_S = 1.0  # fsync of the kernel's LMDB stores (a machine crash loses at most this much)
 
 
 @dataclass(slots=True)
@@ -76,9 +77,11 @@ class Services:
 
 def open_services(config: KernelConfig, loop: EventLoop) -> Services:
     config.state_dir.mkdir(parents=True, exist_ok=True)
-    storage_store = LmdbStore(config.state_dir / STORAGE_DIR, storage_mod.DB_NAMES)
-    audit_store = LmdbStore(config.state_dir / AUDIT_DIR, audit_mod.DB_NAMES)
-    identity_store = LmdbStore(config.state_dir / IDENTITY_DIR, identity_mod.DB_NAMES)
+    storage_store = LmdbStore(config.state_dir / STORAGE_DIR, storage_mod.DB_NAMES, sync=False)
+    audit_store = LmdbStore(config.state_dir / AUDIT_DIR, audit_mod.DB_NAMES, sync=False)
+    identity_store = LmdbStore(config.state_dir / IDENTITY_DIR, identity_mod.DB_NAMES, sync=False)
+    stores = (storage_store, audit_store, identity_store)
+    loop.call_every(FLUSH_EVERY_S, lambda: [s.flush() for s in stores])  # group commit: see lmdb_store.py
     storage = StorageManager(storage_store)
     storage.drop_stash()  # evicted memory of a previous kernel run belongs to dead agents
     audit = AuditLog(audit_store)
@@ -93,5 +96,5 @@ def open_services(config: KernelConfig, loop: EventLoop) -> Services:
         access=AccessManager(audit, identity_store),
         audit=audit,
         identities=IdentityManager(identity_store),
-        _stores=(storage_store, audit_store, identity_store),
+        _stores=stores,
     )

@@ -3,6 +3,10 @@
 Contract: an `LmdbStore` is created in the process that uses it (never inherited across fork)
 and is used only from that process's main thread. Writers double the map on MapFullError.
 Read-only stores (tool runners) adopt a map grown by the writer (MapResizedError).
+Durability: with `sync=False` a commit is in the OS page cache at once (it survives the death
+of the process) and reaches the disk at the next `flush()` (the kernel flushes every second and
+at close), so a machine crash loses at most the writes since then; an fsync per commit costs
+about a millisecond, which thousands of agents registering at once cannot afford.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class LmdbStore:
             name: self.env.open_db(name.encode(), create=not readonly) for name in db_names
         }
         self.max_key_bytes = self.env.max_key_size()
+        self.is_dirty = False  # committed since the last flush()
 
     def get(self, db: str, key: bytes) -> bytes | None:
         def read() -> bytes | None:
@@ -92,6 +97,7 @@ class LmdbStore:
                             txn.delete(key, db=self._dbs[db])
                         else:
                             txn.put(key, value, db=self._dbs[db])
+                self.is_dirty = True
                 return
             except lmdb.MapFullError:
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
@@ -104,7 +110,14 @@ class LmdbStore:
         """Clear reader slots left by dead processes (a killed tool runner)."""
         return self.env.reader_check()
 
+    def flush(self) -> None:
+        """Force committed writes to disk (fsync) if there are any since the last flush."""
+        if self.is_dirty and not self.readonly:
+            self.env.sync(True)
+            self.is_dirty = False
+
     def close(self) -> None:
+        self.flush()
         self.env.close()
 
     def _read(self, fn: Callable[[], T]) -> T:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kernel.llm.requests import Submission, take_slice
+from kernel.llm.requests import LiveRequests, Submission, take_slice
 
 ARGS = {"stream": True, "num_beams": 1}
 
@@ -48,3 +48,14 @@ def _slices(tokens: list[int], data) -> list[list[int]]:
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(tokens) - 1)), max_size=4))) if tokens else []
     bounds = [0, *[c for c in cuts if c < len(tokens)], len(tokens)]
     return [tokens[a:b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+
+
+def test_live_requests_are_indexed_by_agent():
+    live = LiveRequests()
+    subs = [Submission(rid, rid.split("/")[0], dict(ARGS), 0.0, None) for rid in ("a/0", "a/1", "b/0")]
+    for sub in subs:
+        live.add(sub)
+    assert [s.rid for s in live.of_agent("a")] == ["a/0", "a/1"] and live.counts() == {"a": 2, "b": 1}
+    assert live.pop("a/0") is subs[0] and live.pop("a/0") is None
+    assert live.pop("a/1") is subs[1] and live.of_agent("a") == [] and live.counts() == {"b": 1}
+    assert "b/0" in live and "a/1" not in live and list(live) == ["b/0"] and len(live) == 1

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from kernel.scheduler import Timeline, aggregate_by_agent
+from kernel.llm.metrics import History
+from kernel.scheduler import Timeline
 
 
 def _timeline(agent: str = "a") -> Timeline:
@@ -41,10 +42,18 @@ def test_to_dict_is_json_ready_and_holds_the_timing_map():
     assert set(_timeline().timing()) <= set(d)
 
 
-def test_per_agent_figures_are_means_over_requests():
-    fast, slow, other = _timeline("a"), _timeline("a"), _timeline("b")
+def test_per_agent_figures_are_means_over_finished_requests_and_rows_are_bounded():
+    fast, slow, other, failed = _timeline("a"), _timeline("a"), _timeline("b"), _timeline("a")
     slow.finish_s = 20.0
-    agg = aggregate_by_agent([fast, slow, other])
-    assert agg["a"]["turnaround_s"] == pytest.approx(8.0)
-    assert agg["a"]["queued_s"] == pytest.approx(5.0)
-    assert agg["b"]["waiting_s"] == 1.0
+    history = History(max_rows=3)
+    for tl, state in ((fast, "finished"), (slow, "finished"), (other, "finished"), (failed, "failed")):
+        history.add({"rid": tl.rid, "agent": tl.agent, "state": state, "output_tokens": 8}, tl)
+    wire = history.to_wire(None, active=[{"rid": "b/9", "agent": "b", "state": "running"}])
+    assert wire["agents"]["a"]["mean_turnaround_s"] == pytest.approx(8.0)
+    assert wire["agents"]["a"]["mean_queued_s"] == pytest.approx(5.0)
+    assert wire["agents"]["a"]["num_requests"] == 2 and wire["agents"]["a"]["output_tokens"] == 16
+    assert wire["agents"]["b"]["mean_waiting_s"] == 1.0
+    assert [r["state"] for r in wire["requests"]] == ["finished", "finished", "failed", "running"]  # newest 3 + active
+    assert wire["totals"] == {"finished": 3, "failed": 1, "cancelled": 0, "output_tokens": 24, "active": 1}
+    assert set(history.to_wire("b", [], with_rows=False)["agents"]) == {"b"}
+    assert history.to_wire(None, [], with_rows=False)["requests"] == []

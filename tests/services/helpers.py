@@ -56,7 +56,7 @@ class Harness:
         procs = SimpleNamespace(is_live_name=lambda name: name not in self.stopped, check_free=lambda name: None,
                                 register=lambda name, pid, meta: SimpleNamespace(agent_id=1, token=f"1.{name}"))
         kernel = SimpleNamespace(services=self.services, config=self.config, operator=self.operator, procs=procs,
-                                 forget_identity=self.services.forget, llm=self.llm)
+                                 admit_agent=procs.register, forget_identity=self.services.forget, llm=self.llm)
         agent = self.operator if caller == "operator" else SimpleNamespace(name=caller)
         return CallContext(kernel, SYSCALLS[call], agent, len(self.sent), self.sent.append)
 
