@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from agents.launch.compare import consistency, mode_stats, speedup
-from agents.launch.report import AgentRun, build_report, format_table
+from agents.launch.report import AgentRun, build_report, by_kind, format_kinds, format_table
 from agents.launch.spec import parse_agents
 
 T0 = 100.0
@@ -90,3 +90,38 @@ def test_parse_agents_names_and_errors():
         parse_agents("math:x")
     with pytest.raises(argparse.ArgumentTypeError):
         parse_agents("")
+
+
+def many_agents_report(num_math: int = 50, num_rec: int = 30) -> dict:
+    """A report of num_math + num_rec agents (one request each; two rec agents failed)."""
+    rows, agent_runs = [], []
+    for i, (kind, n) in enumerate([("math", k) for k in range(num_math)] + [("rec", k) for k in range(num_rec)]):
+        name, t = f"{kind}-{n}", T0 + i * 0.01
+        rows.append({"rid": f"{name}/0", "agent": name, "arrival": t, "first_scheduled": t + 0.1, "finish": t + 0.5,
+                     "waiting_s": 0.1, "queued_s": 0.1, "turnaround_s": 0.5, "ttft_s": 0.2, "preemptions": 0,
+                     "num_slices": 1, "output_tokens": 4, "output_sha256": "x", "state": "finished",
+                     "slices": [[0, t + 0.1, t + 0.5, 4]]})
+        failed = kind == "rec" and n < 2
+        agent_runs.append(AgentRun(name, kind, 1000 + i, 1 if failed else 0, t, t + 1.0,
+                                   {"error": "boom"} if failed else {"requests": [{"request_id": f"{name}/0", "output_sha256": "x"}]}))
+    return build_report(agent_runs, {"policy": "rr", "config": {}, "workers": [], "requests": rows}, T0, T0 + 2.0, {}, 1)
+
+
+def test_thousands_of_agents_are_summarised_by_kind():
+    rep = many_agents_report()
+    kinds = by_kind(rep["agents"])
+    assert kinds["math"] == {"agents": 50, "failed_agents": 0, "requests": 50, "output_tokens": 200,
+                             "waiting_s": pytest.approx(0.1), "turnaround_s": pytest.approx(0.5), "elapsed_s": pytest.approx(1.0)}
+    assert kinds["rec"]["agents"] == 30 and kinds["rec"]["failed_agents"] == 2
+    table = format_kinds(rep).splitlines()
+    assert [line.split()[0] for line in table[2:4]] == ["math", "rec"] and len(table) == 8  # 2 kinds, summary, 2 failures
+    assert len(format_kinds(rep).splitlines()) < len(format_table(rep).splitlines())
+
+
+def test_plot_of_many_agents_goes_by_kind(tmp_path):
+    from agents.launch.plot import PER_AGENT_MAX, plot_run
+
+    rep = many_agents_report()
+    assert len(rep["agents"]) > PER_AGENT_MAX
+    path = plot_run(rep, tmp_path / "kinds.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
