@@ -88,6 +88,18 @@ IDENTITY = (
         example_result={"identities": [{"name": "alice", "created": 1763730000.0, "is_live": False}]},
     ),
     Syscall(
+        name="identity.whoami",
+        doc=("The name of the identity whose secret this is, for clients that are handed only a secret (the gateway "
+             "takes it as an API key, then registers under that name with it). A secret that belongs to no identity is "
+             "UNAUTHENTICATED and audited as bad_secret (the secret is never logged)."),
+        args=(Field("secret", "str", "an identity secret", required=True, min=1, max=128),),
+        result="{name: str}",
+        errors=("UNAUTHENTICATED",),
+        example_args={"secret": "5be1..."},
+        example_result={"name": "alice"},
+        needs_token=False,
+    ),
+    Syscall(
         name="identity.remove",
         doc=("Operator only: deletes an identity and everything keyed by its name (its live agent is retired; its "
              "storage, memory and every grant given or received are deleted), so a later owner of the name starts empty."),
