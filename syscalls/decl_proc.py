@@ -57,7 +57,7 @@ PROC = (
         name="sched.stats",
         doc="Scheduler state and per-request timelines (all agents' requests, finished and active), plus per-agent means.",
         args=(Field("agent", "str|nil", "only this agent's requests", max=64),),
-        result=("{policy: str, config: map, workers: [map], overhead: map, journal: {requests, tokens, replies}|nil, requests: [timeline: {rid, agent, state, arrival, "
+        result=("{policy: str, config: map, workers: [map], overhead: map, journal: {requests, tokens, replies}|nil, kv: [{worker_id, used_bytes, budget_bytes}], requests: [timeline: {rid, agent, state, arrival, "
                 "first_scheduled, first_token, finish, waiting_s, queued_s, turnaround_s, ttft_s, preemptions, num_slices, "
                 "num_output_tokens, output_tokens, slices: [[worker_id, start_s, end_s, num_tokens]], preemption_s, "
                 "snapshot_durations_s, restore_durations_s, ...} (section 4)], agents: {name: {mean_waiting_s, mean_queued_s, "

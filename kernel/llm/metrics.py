@@ -43,8 +43,9 @@ def record_of(req: SeqRequest) -> dict:
     return row
 
 
-def active_row(req: SeqRequest) -> dict:
-    """The sched.stats row of a live request."""
+def active_row(req: SeqRequest, rank: int) -> dict:
+    """The sched.stats row of a live request; `rank`: its place in the policy's order (0 runs first)."""
     row = req.timeline.to_dict()
-    row.update(state="cancelling" if req.is_cancel_requested else req.state.value, output_tokens=req.num_generated)
+    row.update(state="cancelling" if req.is_cancel_requested else req.state.value, output_tokens=req.num_generated,
+               rank=rank, worker_id=req.residency, max_new_tokens=req.max_new_tokens)
     return row
