@@ -14,12 +14,13 @@ EPILOG = """examples:
   aiosim agent add alice --state-dir state      # operator: a new identity; prints its secret last
   aiosim ps --address ipc://state/kernel.sock
   aiosim call --address ipc://state/kernel.sock proc.ping '{"payload": 1}'
+  aiosim gateway --address ipc://state/kernel.sock --listen 127.0.0.1:8000   # OpenAI API; key = a secret
   aiosim launch --agents math:2,narrative:1,rec:1 --scheduler rr --json out/run.json
   aiosim bench switch --json out/switch.json
 """
 
 
-LIGHT_COMMANDS = ("kernel", "agent", "ps", "call", "keygen")
+LIGHT_COMMANDS = ("kernel", "agent", "ps", "call", "keygen", "gateway")
 
 
 def cmd_kernel(args: argparse.Namespace) -> int:
@@ -122,6 +123,7 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
     kg.add_argument("file", type=Path, help="where to write the key pair (mode 0600)")
     kg.set_defaults(func=cmd_keygen)
 
+    _add_module(sub, "gateway.cli")
     if is_light:
         return p
     _add_module(sub, "agents.launch.cli")
