@@ -286,7 +286,7 @@ class Scheduler:
         if res is None or res.error:
             return self._fail(req, res, wid, now)
         req.has_snapshot, req.is_snapshot_kv, req.kv_bytes = True, spec.mode == "swap", 0
-        req.timeline.snapshot_durations_s.append(res.t_s)
+        req.timeline.record_swap(wid, "out", now, res.t_s)
         req.state, req.plan_id = SeqState.READY, None
         return None
 
@@ -298,7 +298,7 @@ class Scheduler:
             return self._fail(req, res, wid, now)
         if spec.mode == "restore":
             req.has_snapshot, req.is_restoring_checkpoint = False, False
-            req.timeline.restore_durations_s.append(res.t_s)
+            req.timeline.record_swap(wid, "in", now, res.t_s)
         req.kv_bytes = res.kv_bytes
         return None
 

@@ -64,6 +64,8 @@ def test_swap_and_recompute_evict_then_restore_through_lmdb():
         h.complete(0)
         assert "a/0" not in h.sim.lmdb and not h.sched.get("a/0").has_snapshot
         assert a.timeline.snapshot_durations_s and a.timeline.restore_durations_s
+        assert [(w, d) for w, d, _, _ in a.timeline.swaps] == [(0, "out"), (0, "in")]
+        assert a.timeline.swaps[0][2] <= a.timeline.swaps[1][2]
         h.drain()
 
 
