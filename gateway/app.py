@@ -94,7 +94,7 @@ class Gateway:
         try:
             event = first
             while True:
-                self._take(run, event, raise_errors=True)
+                self._take(run, event)
                 if len(run.results) == gen.n:
                     break
                 event = await self._next(run, watch)
@@ -119,7 +119,7 @@ class Gateway:
                         is_first[index] = False
                 else:
                     try:
-                        result = self._take(run, event, raise_errors=True)
+                        result = self._take(run, event)
                     except APIError as err:
                         yield _sse(err.body())
                         return
@@ -144,7 +144,8 @@ class Gateway:
             raise ClientGone()
         return get.result()
 
-    def _take(self, run: Run, event: tuple, raise_errors: bool) -> dict:
+    def _take(self, run: Run, event: tuple) -> dict:
+        """A reply's result, kept in run.results (an error reply is raised as an APIError)."""
         index, kind, reply = event
         if kind != "reply":
             return {}
@@ -161,6 +162,11 @@ class Gateway:
             if run.is_open(i):
                 self.bridge.cancel(run.key, label)
                 self.metrics.cancelled.inc()
+
+    async def api_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, APIError)
+        self.metrics.errors.labels(str(exc.status), str(exc.code)).inc()
+        return JSONResponse(exc.body(), status_code=exc.status)
 
     # ---- helpers ----
     async def _agent(self, request: Request) -> tuple[str, str]:
@@ -203,11 +209,6 @@ def _sse(body: dict) -> str:
     return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, APIError)
-    return JSONResponse(exc.body(), status_code=exc.status)
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
@@ -224,5 +225,5 @@ def build_app(gateway: Gateway) -> Starlette:
               Route("/v1/chat/completions", gateway.chat, methods=["POST"]),
               Route("/v1/completions", gateway.completions, methods=["POST"]),
               Route("/metrics", gateway.scrape, methods=["GET"])]
-    handlers = {APIError: _api_error, HTTPException: _http_error, ClientGone: _client_gone}
+    handlers = {APIError: gateway.api_error, HTTPException: _http_error, ClientGone: _client_gone}
     return Starlette(routes=routes, exception_handlers=handlers)

@@ -22,6 +22,7 @@ from agents.sdk import Client, KernelError, Pending
 from gateway.errors import APIError, from_kernel
 
 POLL_MS = 100  # also how often each client's connection monitor is read (kernel restarts)
+RETIRED = {"ok": False, "error": {"code": "UNAUTHENTICATED", "message": "the API key's agent was retired by the kernel"}}
 OnEvent = Callable[[str, dict], None]  # ("stream", chunk) or ("reply", envelope); on the event loop
 
 
@@ -104,7 +105,10 @@ class KernelBridge:
         return self._anonymous
 
     def _submit(self, key: str, args: dict, on_event: OnEvent) -> None:
-        client = self._clients[key]
+        client = self._clients.get(key)
+        if client is None:  # dropped since the request was authenticated
+            self.loop.call_soon_threadsafe(on_event, "reply", RETIRED)
+            return
         pending = client.submit("llm.generate", lambda chunk: self.loop.call_soon_threadsafe(on_event, "stream", chunk), **args)
         self._flights[client].append(Flight(pending, on_event))
 
@@ -117,7 +121,7 @@ class KernelBridge:
         self._poller.register(self._wake_recv, zmq.POLLIN)
         try:
             while self._serve_commands(dict(self._poller.poll(POLL_MS))):
-                for client in self._flights:
+                for client in list(self._flights):
                     if client.pump():
                         self._deliver(client)
         finally:
@@ -137,12 +141,22 @@ class KernelBridge:
             command()
 
     def _deliver(self, client: Client) -> None:
-        """Hand finished calls' replies to their requests."""
+        """Hand finished calls' replies to their requests. A token the kernel refuses (its identity
+        was removed, its agent retired) drops the client: the key is looked up again next time."""
         flights = self._flights[client]
         done = [f for f in flights if f.pending.is_done]
         for flight in done:
             flights.remove(flight)
             self.loop.call_soon_threadsafe(flight.on_event, "reply", flight.pending.reply)
+        if any((f.pending.reply or {}).get("error", {}).get("code") == "UNAUTHENTICATED" for f in done):
+            self._drop(client)
+
+    def _drop(self, client: Client) -> None:
+        for flight in self._flights.pop(client):
+            self.loop.call_soon_threadsafe(flight.on_event, "reply", RETIRED)
+        self._poller.unregister(client.socket)
+        self._clients = {key: c for key, c in self._clients.items() if c is not client}
+        client.close()
 
     def _close(self) -> None:
         for client in self._clients.values():

@@ -166,3 +166,12 @@ def test_metrics_count_requests_tokens_and_kv(gateway, keys, model):
     assert samples[("aiosim_gateway_turnaround_seconds_count", ())] >= 1
     assert samples[("aiosim_kernel_kv_budget_bytes", (("worker", "0"),))] > 0
     assert samples[("aiosim_kernel_requests", (("state", "finished"),))] >= 1
+
+
+def test_a_removed_identitys_key_stops_working(gateway, operator, model):
+    client = api(gateway, operator.identity_add(name="gw-carol")["secret"])
+    assert client.completions.create(model=model, prompt="hi", max_tokens=2).choices[0].finish_reason == "length"
+    assert operator.identity_remove(name="gw-carol")["removed"]
+    for _ in range(2):  # its registered agent was retired; then the key belongs to no identity
+        with pytest.raises(openai.AuthenticationError):
+            client.completions.create(model=model, prompt="hi", max_tokens=2)
