@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_client_flags(p)
     p.add_argument("--listen", default=DEFAULT_LISTEN, metavar="HOST:PORT",
                    help="where to serve HTTP (default %(default)s; port 0 picks a free one, printed when ready)")
+    p.add_argument("--die-with-parent", action="store_true", help=argparse.SUPPRESS)  # as `aiosim kernel --gateway`'s child
     p.set_defaults(func=run_gateway)
 
 
@@ -36,6 +37,10 @@ def run_gateway(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as exc:
         print(f"aiosim gateway: {exc}", file=sys.stderr)
         return 2
+    if args.die_with_parent:
+        from kernel.lifeline import die_with_parent
+
+        die_with_parent()
     client_kw = {"timeout_s": args.timeout_s, "server_key": args.server_key, "client_keys": args.client_keys}
     return asyncio.run(serve(args.address, host, port, client_kw))
 

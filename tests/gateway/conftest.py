@@ -1,35 +1,41 @@
-"""One gateway process in front of the session's kernel, and two identities (two API keys)."""
+"""One kernel started with `--gateway 127.0.0.1:0` (its gateway a child process) for the gateway
+tests, and two identities (two API keys). Stopping the kernel must stop the gateway first, whose
+agents deregister (proc.exit) before the kernel exits, leaving nothing behind."""
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
+import re
 
 import pytest
 
 from agents.sdk import Client
-from tests.kernelproc import ROOT, KernelProc
+from tests.kernelproc import KernelProc, is_alive, wait_for
 
 
-class GatewayProc:
+class Gateway:
     def __init__(self, kernel: KernelProc) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "kernel", "gateway", "--address", kernel.address,
-                                      "--listen", "127.0.0.1:0"], cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        assert "serving http://" in line, line + self.proc.stderr.read()
-        self.base_url = line.split()[3]  # http://127.0.0.1:PORT/v1
-
-    def stop(self) -> tuple[int, str]:
-        self.proc.send_signal(signal.SIGTERM)
-        _, err = self.proc.communicate(timeout=30)
-        return self.proc.returncode, err
+        log = kernel.state_dir / "gateway.log"
+        found = wait_for(lambda: log.exists() and re.search(r"serving (http://\S+) ", log.read_text()), 30, "the gateway")
+        self.base_url = found.group(1)  # http://127.0.0.1:PORT/v1
+        self.log = log
 
 
 @pytest.fixture(scope="module")
-def operator(kernel):
-    with Client(kernel.address, token=(kernel.state_dir / "operator.token").read_text().strip()) as op:
+def gw_kernel(tmp_path_factory):
+    k = KernelProc(tmp_path_factory.mktemp("gateway"), "--scheduler", "rr", "--quantum", "2", "--max-batch", "2",
+                   "--gateway", "127.0.0.1:0")
+    try:
+        yield k.wait_ready()
+    finally:
+        code = k.stop()
+        assert code == 0, f"kernel exited {code}"
+        assert not k.leftovers(), f"left behind: {k.leftovers()}"
+        assert "Traceback" not in (k.state_dir / "kernel.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def operator(gw_kernel):
+    with Client(gw_kernel.address, token=(gw_kernel.state_dir / "operator.token").read_text().strip()) as op:
         yield op
 
 
@@ -40,12 +46,12 @@ def keys(operator) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def gateway(kernel, keys, operator):
-    gw = GatewayProc(kernel)
-    try:
-        yield gw
-    finally:
-        code, err = gw.stop()
-        assert code == 0 and "Traceback" not in err, err
-        live = {a["name"] for a in operator.proc_ps()["agents"]}
-        assert not live & set(keys), f"the gateway left its agents registered: {live & set(keys)}"
+def gateway(gw_kernel, keys):
+    gw = Gateway(gw_kernel)
+    yield gw
+    gw_kernel.stop()
+    kernel_log = (gw_kernel.state_dir / "kernel.log").read_text()
+    for name in keys:
+        assert re.search(rf"agent {name} \(id \d+, pid \d+\) exited", kernel_log), f"{name} did not deregister"
+    pid = int(re.search(r"gateway pid (\d+)", kernel_log).group(1))
+    assert not is_alive(pid) and "Traceback" not in gw.log.read_text()

@@ -23,8 +23,8 @@ def api(gateway, key: str) -> openai.OpenAI:
 
 
 @pytest.fixture(scope="module")
-def sdk(kernel):
-    with Client(kernel.address, name="gw-sdk", secret_file=False) as c:
+def sdk(gw_kernel):
+    with Client(gw_kernel.address, name="gw-sdk", secret_file=False) as c:
         yield c
 
 
@@ -90,7 +90,7 @@ def test_stop_strings_are_cut_from_streamed_and_whole_text(gateway, keys, sdk, m
     assert "".join(c.choices[0].text for c in streamed if c.choices) == want["text"]
 
 
-def test_two_keys_are_two_agents_each_registered_once(gateway, keys, kernel, operator, model):
+def test_two_keys_are_two_agents_each_registered_once(gateway, keys, operator, model):
     def ask(key: str, i: int) -> None:
         stream = api(gateway, key).chat.completions.create(model=model, messages=MESSAGES, max_tokens=6, stream=True,
                                                            user=f"conc{i}")
