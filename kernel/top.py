@@ -66,7 +66,7 @@ def _header(stats: dict, requests: list[dict], active: list[dict], tokens_per_s:
         ("\ntokens/s ", "dim"), (f"{tokens_per_s:,.0f}", "bold green"), ("  running ", "dim"), str(len(running)),
         ("  queued ", "dim"), str(len(active) - len(running)), ("  ended ", "dim"), str(len(ended)),
         ("  failed ", "dim"), (str(sum(r["state"] != "finished" for r in ended)), "red"))
-    return Panel(line, title=f"aiosim top  {address}", subtitle="q or Ctrl-C quits", border_style="blue")
+    return Panel(line, title=f"aiosim top  {address}", subtitle="q or Ctrl-C quits", border_style="cyan")
 
 
 def _kv(stats: dict, active: list[dict]) -> Table:
@@ -82,7 +82,7 @@ def _kv(stats: dict, active: list[dict]) -> Table:
         used, budget = row["used_bytes"], row.get("budget_bytes") or 0
         bar = ProgressBar(total=budget or 1, completed=used, width=None)
         table.add_row(str(row["worker_id"]), bar, f"{used / 2**20:,.1f} / {budget / 2**20:,.1f} MiB")
-        table.add_row("", Text("batch: " + (", ".join(running.get(row["worker_id"], [])) or "idle"), style="dim"), "")
+        table.add_row("", Text("in its plan: " + (", ".join(running.get(row["worker_id"], [])) or "idle"), style="dim"), "")
     return table
 
 

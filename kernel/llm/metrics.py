@@ -43,9 +43,9 @@ def record_of(req: SeqRequest) -> dict:
     return row
 
 
-def active_row(req: SeqRequest, rank: int) -> dict:
+def active_row(req: SeqRequest, rank: int, worker_id: int | None) -> dict:
     """The sched.stats row of a live request; `rank`: its place in the policy's order (0 runs first)."""
     row = req.timeline.to_dict()
     row.update(state="cancelling" if req.is_cancel_requested else req.state.value, output_tokens=req.num_generated,
-               rank=rank, worker_id=req.residency, max_new_tokens=req.max_new_tokens)
+               rank=rank, worker_id=worker_id, max_new_tokens=req.max_new_tokens)
     return row

@@ -452,7 +452,7 @@ class LLMService:
                 "overhead": self.overhead.to_wire() if self.core else None,
                 "journal": self.journal.counts() if self.journal is not None else None}
         ranked = sorted(self.core.requests(), key=self.core.policy.rank_key) if self.core else []
-        active = [active_row(r, rank) for rank, r in enumerate(ranked) if agent in (None, r.agent)]
+        active = [active_row(r, rank, self.core.worker_of(r)) for rank, r in enumerate(ranked) if agent in (None, r.agent)]
         return {**base, "kv": self.kv_use(), **self.history.to_wire(agent, active)}
 
     def kv_use(self) -> list[dict]:

@@ -69,6 +69,12 @@ class Scheduler:
     def workers(self) -> list[WorkerId]:
         return list(self._budgets)
 
+    def worker_of(self, req: SeqRequest) -> WorkerId | None:
+        """The worker holding its KV, else the one whose outstanding plan it is in (a swap out or in)."""
+        if req.residency is not None or req.plan_id is None:
+            return req.residency
+        return next((wid for wid, plan in self._plans.items() if plan.plan_id == req.plan_id), None)
+
     def resident_bytes(self, wid: WorkerId) -> int:
         return self._budgets[wid].used_bytes
 

@@ -41,7 +41,7 @@ def test_screen_shows_queue_in_rank_order_batches_kv_and_agents():
     rids = [r["rid"] for r in stats["requests"][3::-1]]
     assert [queue.index(rid) for rid in rids] == sorted(queue.index(rid) for rid in rids)
     assert "policy rr" in text and "tokens/s 1,234" in text and "running 2  queued 2  ended 2" in text
-    assert f"batch: {rids[1]}, {rids[3]}" in text and "0.2 / 0.5 MiB" in text
+    assert f"in its plan: {rids[1]}, {rids[3]}" in text and "0.2 / 0.5 MiB" in text
     assert all(f"agent-{k}" in text[text.index("agents"):] for k in range(3))
 
 
