@@ -176,7 +176,8 @@ class Gateway:
             raise APIError(401, "missing API key: send 'Authorization: Bearer <the secret of `aiosim agent add NAME`>'",
                            "authentication_error", None, "missing_api_key")
         key = key.strip()
-        return key, await self.bridge.run(lambda: self.bridge.agent(key))
+        name = self.bridge.names.get(key)  # known keys skip a round trip to the bridge thread
+        return key, name if name is not None else await self.bridge.run(lambda: self.bridge.agent(key))
 
     async def _model(self) -> str:
         if self.model_id is None:

@@ -39,6 +39,7 @@ class KernelBridge:
         self._wake_recv, self._wake_send = socket.socketpair()
         self._poller = zmq.Poller()
         self._clients: dict[str, Client] = {}  # api key -> its agent's client
+        self.names: dict[str, str] = {}  # api key -> agent name, for the event loop (written only through it)
         self._flights: dict[Client, list[Flight]] = {}
         self._anonymous: Client | None = None
         self._thread = threading.Thread(target=self._loop, name="kernel-bridge", daemon=True)
@@ -97,6 +98,7 @@ class KernelBridge:
             self._clients[key] = client
             self._flights[client] = []
             self._poller.register(client.socket, zmq.POLLIN)
+            self.loop.call_soon_threadsafe(self.names.__setitem__, key, str(client.name))
         return str(client.name)
 
     def anonymous(self) -> Client:
@@ -155,7 +157,9 @@ class KernelBridge:
         for flight in self._flights.pop(client):
             self.loop.call_soon_threadsafe(flight.on_event, "reply", RETIRED)
         self._poller.unregister(client.socket)
-        self._clients = {key: c for key, c in self._clients.items() if c is not client}
+        for key in [key for key, c in self._clients.items() if c is client]:
+            del self._clients[key]
+            self.loop.call_soon_threadsafe(self.names.pop, key, None)
         client.close()
 
     def _close(self) -> None:

@@ -56,6 +56,7 @@ async def serve(address: str, host: str, port: int, client_kw: dict) -> int:
     from gateway.bridge import KernelBridge
     from gateway.metrics import GatewayMetrics
 
+    sys.setswitchinterval(0.0005)  # two busy threads (HTTP, bridge) hand over the GIL sooner than every 5 ms
     loop = asyncio.get_running_loop()
     bridge = KernelBridge(address, loop, **client_kw)
     bridge.start()
