@@ -1,6 +1,6 @@
 """The gateway's HTTP endpoints (Starlette): OpenAI's API in, syscalls out (docs/gateway.md).
 
-Owner: the event loop thread; every kernel call goes through the KernelBridge. A client that
+Owner: the event loop thread, which also runs the KernelBridge (every kernel call goes through it). A client that
 disconnects before its answer is complete has its requests cancelled (llm.cancel).
 """
 
@@ -66,7 +66,7 @@ class Gateway:
         return await self._generate(request, "completion")
 
     async def scrape(self, request: Request) -> Response:
-        stats = await self.bridge.run(lambda: self.bridge.anonymous().sched_stats())
+        stats = await self.bridge.call("sched.stats")
         return Response(self.metrics.render(stats), media_type=self.metrics.content_type)
 
     # ---- generation ----
@@ -81,7 +81,7 @@ class Gateway:
         run = Run(gen, key, [base if gen.n == 1 else f"{base}.{i}" for i in range(gen.n)])
         env = responses.Envelope(gen, ("chatcmpl-" if kind == "chat" else "cmpl-") + base, agent)
         for i, label in enumerate(run.labels):
-            self.bridge.generate(key, gen.call_args(i, label), run.on_event(i))
+            self.bridge.generate(key, gen.call_args(i, label), run.on_event(i))  # events come back on this loop
         watch = asyncio.ensure_future(_disconnected(request))
         try:
             first = await self._next(run, watch)
@@ -176,12 +176,11 @@ class Gateway:
             raise APIError(401, "missing API key: send 'Authorization: Bearer <the secret of `aiosim agent add NAME`>'",
                            "authentication_error", None, "missing_api_key")
         key = key.strip()
-        name = self.bridge.names.get(key)  # known keys skip a round trip to the bridge thread
-        return key, name if name is not None else await self.bridge.run(lambda: self.bridge.agent(key))
+        return key, await self.bridge.agent(key)
 
     async def _model(self) -> str:
         if self.model_id is None:
-            info = await self.bridge.run(lambda: self.bridge.anonymous().llm_info())
+            info = await self.bridge.call("llm.info")
             self.model_id = str(info["model_id"])
         return self.model_id
 

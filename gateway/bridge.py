@@ -1,17 +1,15 @@
-"""KernelBridge: the gateway's one thread that owns its ZeroMQ sockets (the SDK is not thread-safe).
+"""KernelBridge: the gateway's ZeroMQ side, on the event loop's thread (one thread owns every socket).
 
-The asyncio side posts work with `run(fn)` and gets stream messages and replies back through
-`loop.call_soon_threadsafe`. One SDK `Client` per API key, registered on first use under the name
-the kernel gives for that secret (identity.whoami) and reused by every request of that key;
-one anonymous client for identity.whoami and llm.info. Owner of every Client: the bridge thread.
+One SDK `Client` per API key, registered on first use under the name the kernel gives for that
+secret (identity.whoami) and reused by every request of that key. Its socket's file descriptor is
+watched by the event loop; stream messages and replies reach their requests as `on_event` calls.
+Blocking calls (a key's registration, llm.info, sched.stats) run in the loop's executor, each on a
+client of its own, so they never hold up requests in flight. Owner: the event loop thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
-import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +19,9 @@ import zmq
 from agents.sdk import Client, KernelError, Pending
 from gateway.errors import APIError, from_kernel
 
-POLL_MS = 100  # also how often each client's connection monitor is read (kernel restarts)
+TICK_S = 0.1  # every client is also read this often (ZeroMQ's fd is edge-triggered; its monitor sees kernel restarts)
 RETIRED = {"ok": False, "error": {"code": "UNAUTHENTICATED", "message": "the API key's agent was retired by the kernel"}}
-OnEvent = Callable[[str, dict], None]  # ("stream", chunk) or ("reply", envelope); on the event loop
+OnEvent = Callable[[str, dict], None]  # ("stream", chunk) or ("reply", envelope)
 
 
 @dataclass(slots=True)
@@ -35,146 +33,113 @@ class Flight:
 class KernelBridge:
     def __init__(self, address: str, loop: asyncio.AbstractEventLoop, **client_kw: Any) -> None:
         self.address, self.loop, self.client_kw = address, loop, client_kw
-        self._commands: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._wake_recv, self._wake_send = socket.socketpair()
-        self._poller = zmq.Poller()
         self._clients: dict[str, Client] = {}  # api key -> its agent's client
-        self.names: dict[str, str] = {}  # api key -> agent name, for the event loop (written only through it)
         self._flights: dict[Client, list[Flight]] = {}
-        self._anonymous: Client | None = None
-        self._thread = threading.Thread(target=self._loop, name="kernel-bridge", daemon=True)
+        self._registering: dict[str, asyncio.Future] = {}
+        self._tick: asyncio.TimerHandle | None = None
 
-    # ---- the asyncio side ----
     def start(self) -> None:
-        self._thread.start()
+        self._on_tick()
 
-    def stop(self) -> None:
-        """Deregister every agent and close the sockets; returns when the thread has ended."""
-        self._post(None)
-        self._thread.join(timeout=30)
+    def close(self) -> None:
+        """Deregister every agent (proc.exit) and close the sockets."""
+        if self._tick is not None:
+            self._tick.cancel()
+        for client in list(self._flights):
+            self._forget(client)
 
-    async def run(self, fn: Callable[[], Any]) -> Any:
-        """fn() on the bridge thread; its result, or its exception raised here."""
-        future = self.loop.create_future()
-
-        def command() -> None:
+    # ---- calls ----
+    async def call(self, call: str, **args: Any) -> Any:
+        """A blocking syscall without a token, on a client of its own in the executor."""
+        def blocking() -> Any:
+            client = Client(self.address, **self.client_kw)
             try:
-                result = fn()
-            except KernelError as err:
-                self.loop.call_soon_threadsafe(_settle, future, None, from_kernel(err.code, err.message))
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
-                self.loop.call_soon_threadsafe(_settle, future, None, exc)
-            else:
-                self.loop.call_soon_threadsafe(_settle, future, result, None)
+                return client.call(call, **args)
+            finally:
+                client.close()
 
-        self._post(command)
-        return await future
+        try:
+            return await self.loop.run_in_executor(None, blocking)
+        except KernelError as err:
+            raise from_kernel(err.code, err.message) from None
 
-    def generate(self, key: str, args: dict, on_event: OnEvent) -> None:
-        self._post(lambda: self._submit(key, args, on_event))
-
-    def cancel(self, key: str, label: str) -> None:
-        self._post(lambda: self._cancel(key, label))
-
-    def _post(self, command: Callable[[], None] | None) -> None:
-        self._commands.put(command)
-        self._wake_send.send(b"\0")
-
-    # ---- the bridge thread ----
-    def agent(self, key: str) -> str:
+    async def agent(self, key: str) -> str:
         """The agent name of an API key, registering it on first use (the kernel checks the secret)."""
         client = self._clients.get(key)
-        if client is None:
+        if client is not None:
+            return str(client.name)
+        if key not in self._registering:
+            self._registering[key] = self.loop.run_in_executor(None, self._register, key)
             try:
-                name = self.anonymous().identity_whoami(secret=key)["name"]
-                client = Client(self.address, name=name, secret=key, secret_file=False, **self.client_kw)
-            except KernelError as err:
-                if err.code == "UNAUTHENTICATED":
-                    raise APIError(401, "incorrect API key provided", "authentication_error", None, "invalid_api_key") from None
-                if err.code == "ALREADY_EXISTS":
-                    raise APIError(403, f"{err.message}: an agent is already registered under this key's identity",
-                                   "permission_error", None, "identity_in_use") from None
-                raise from_kernel(err.code, err.message) from None
-            self._clients[key] = client
-            self._flights[client] = []
-            self._poller.register(client.socket, zmq.POLLIN)
-            self.loop.call_soon_threadsafe(self.names.__setitem__, key, str(client.name))
-        return str(client.name)
+                client = await self._registering[key]
+            finally:
+                del self._registering[key]
+            self._adopt(key, client)
+            return str(client.name)
+        await asyncio.shield(self._registering[key])
+        return str(self._clients[key].name)
 
-    def anonymous(self) -> Client:
-        if self._anonymous is None:
-            self._anonymous = Client(self.address, **self.client_kw)
-        return self._anonymous
-
-    def _submit(self, key: str, args: dict, on_event: OnEvent) -> None:
+    def generate(self, key: str, args: dict, on_event: OnEvent) -> None:
         client = self._clients.get(key)
         if client is None:  # dropped since the request was authenticated
-            self.loop.call_soon_threadsafe(on_event, "reply", RETIRED)
+            on_event("reply", RETIRED)
             return
-        pending = client.submit("llm.generate", lambda chunk: self.loop.call_soon_threadsafe(on_event, "stream", chunk), **args)
+        pending = client.submit("llm.generate", lambda chunk: on_event("stream", chunk), **args)
         self._flights[client].append(Flight(pending, on_event))
+        self.loop.call_soon(self._read, client)  # a send can swallow the fd's edge for what has already arrived
 
-    def _cancel(self, key: str, label: str) -> None:
+    def cancel(self, key: str, label: str) -> None:
         client = self._clients.get(key)
         if client is not None and any(f.pending.args.get("request_id") == label for f in self._flights[client]):
             client.submit("llm.cancel", request_id=label)  # its reply is dropped; the generate fails CANCELLED
 
-    def _loop(self) -> None:
-        self._poller.register(self._wake_recv, zmq.POLLIN)
+    # ---- clients ----
+    def _register(self, key: str) -> Client:
+        """In the executor: whose secret the key is, then a registration as that agent."""
         try:
-            while self._serve_commands(dict(self._poller.poll(POLL_MS))):
-                for client in list(self._flights):
-                    if client.pump():
-                        self._deliver(client)
-        finally:
-            self._close()
-
-    def _serve_commands(self, ready: dict) -> bool:
-        if self._wake_recv.fileno() not in ready:  # (a plain socket comes back as its fd)
-            return True
-        self._wake_recv.recv(4096)
-        while True:
+            anonymous = Client(self.address, **self.client_kw)
             try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
-                return True
-            if command is None:
-                return False
-            command()
+                name = anonymous.identity_whoami(secret=key)["name"]
+            finally:
+                anonymous.close()
+            return Client(self.address, name=name, secret=key, secret_file=False, **self.client_kw)
+        except KernelError as err:
+            if err.code == "UNAUTHENTICATED":
+                raise APIError(401, "incorrect API key provided", "authentication_error", None, "invalid_api_key") from None
+            if err.code == "ALREADY_EXISTS":
+                raise APIError(403, f"{err.message}: an agent is already registered under this key's identity",
+                               "permission_error", None, "identity_in_use") from None
+            raise from_kernel(err.code, err.message) from None
 
-    def _deliver(self, client: Client) -> None:
-        """Hand finished calls' replies to their requests. A token the kernel refuses (its identity
-        was removed, its agent retired) drops the client: the key is looked up again next time."""
-        flights = self._flights[client]
+    def _adopt(self, key: str, client: Client) -> None:
+        self._clients[key] = client
+        self._flights[client] = []
+        self.loop.add_reader(client.socket.getsockopt(zmq.FD), self._read, client)
+
+    def _forget(self, client: Client) -> None:
+        self.loop.remove_reader(client.socket.getsockopt(zmq.FD))
+        del self._flights[client]
+        for key in [key for key, c in self._clients.items() if c is client]:
+            del self._clients[key]
+        client.close()
+
+    def _read(self, client: Client) -> None:
+        """Route what arrived to its requests; hand finished calls' replies over. A token the kernel
+        refuses (its identity was removed, its agent retired) drops the client: the key is looked up
+        again next time."""
+        flights = self._flights.get(client)
+        if flights is None or not client.pump():
+            return
         done = [f for f in flights if f.pending.is_done]
         for flight in done:
             flights.remove(flight)
-            self.loop.call_soon_threadsafe(flight.on_event, "reply", flight.pending.reply)
+            flight.on_event("reply", flight.pending.reply)
         if any((f.pending.reply or {}).get("error", {}).get("code") == "UNAUTHENTICATED" for f in done):
-            self._drop(client)
+            for flight in flights:
+                flight.on_event("reply", RETIRED)
+            self._forget(client)
 
-    def _drop(self, client: Client) -> None:
-        for flight in self._flights.pop(client):
-            self.loop.call_soon_threadsafe(flight.on_event, "reply", RETIRED)
-        self._poller.unregister(client.socket)
-        for key in [key for key, c in self._clients.items() if c is client]:
-            del self._clients[key]
-            self.loop.call_soon_threadsafe(self.names.pop, key, None)
-        client.close()
-
-    def _close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        if self._anonymous is not None:
-            self._anonymous.close()
-        self._wake_recv.close()
-        self._wake_send.close()
-
-
-def _settle(future: asyncio.Future, result: Any, exc: BaseException | None) -> None:
-    if future.done():
-        return
-    if exc is not None:
-        future.set_exception(exc)
-    else:
-        future.set_result(result)
+    def _on_tick(self) -> None:
+        for client in list(self._flights):
+            self._read(client)
+        self._tick = self.loop.call_later(TICK_S, self._on_tick)

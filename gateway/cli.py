@@ -56,7 +56,6 @@ async def serve(address: str, host: str, port: int, client_kw: dict) -> int:
     from gateway.bridge import KernelBridge
     from gateway.metrics import GatewayMetrics
 
-    sys.setswitchinterval(0.0005)  # two busy threads (HTTP, bridge) hand over the GIL sooner than every 5 ms
     loop = asyncio.get_running_loop()
     bridge = KernelBridge(address, loop, **client_kw)
     bridge.start()
@@ -70,7 +69,7 @@ async def serve(address: str, host: str, port: int, client_kw: dict) -> int:
         await server.serve()
     finally:
         announce.cancel()
-        await loop.run_in_executor(None, bridge.stop)
+        bridge.close()
     return 0 if server.started else 1
 
 
