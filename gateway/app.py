@@ -85,24 +85,29 @@ class Gateway:
         watch = asyncio.ensure_future(_disconnected(request))
         try:
             first = await self._next(run, watch)
+            if first[1] == "reply":
+                self._take(run, first)  # an error before any token is the response's own status
         except BaseException:
             watch.cancel()
             self._cancel_open(run)
             raise
         if gen.is_stream:
             return StreamingResponse(self._stream(run, env, first, watch), media_type="text/event-stream", headers=SSE_HEADERS)
+        return await self._collect(run, env, first, watch)
+
+    async def _collect(self, run: Run, env: responses.Envelope, first: tuple, watch: asyncio.Future) -> Response:
         try:
             event = first
             while True:
                 self._take(run, event)
-                if len(run.results) == gen.n:
+                if len(run.results) == run.gen.n:
                     break
                 event = await self._next(run, watch)
         finally:
             watch.cancel()
             self._cancel_open(run)
-        results = [run.results[i] for i in range(gen.n)]
-        self.metrics.observe(kind, results)
+        results = [run.results[i] for i in range(run.gen.n)]
+        self.metrics.observe(run.gen.kind, results)
         return JSONResponse(responses.full_response(env, results))
 
     async def _stream(self, run: Run, env: responses.Envelope, first: tuple, watch: asyncio.Future) -> AsyncIterator[str]:
@@ -137,6 +142,9 @@ class Gateway:
             self._cancel_open(run)
 
     async def _next(self, run: Run, watch: asyncio.Future) -> tuple:
+        """The run's next event; ClientGone once the client has disconnected."""
+        if not run.events.empty() and not watch.done():
+            return run.events.get_nowait()
         get = asyncio.ensure_future(run.events.get())
         done, _ = await asyncio.wait({get, watch}, return_when=asyncio.FIRST_COMPLETED)
         if get not in done:

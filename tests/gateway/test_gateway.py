@@ -51,6 +51,13 @@ def test_chat_is_the_sdks_output_for_the_same_seed_and_n_derives_seeds(gateway, 
         assert [e.logprob for e in choice.logprobs.content] == want["logprobs"]
         assert choice.finish_reason == "length"
     assert reply.choices[0].logprobs.content != reply.choices[1].logprobs.content  # seeds 11 and 12
+    streamed = api(gateway, keys["gw-alice"]).chat.completions.create(
+        model=model, messages=MESSAGES, max_tokens=12, n=2, stream=True, **SAMPLING)
+    texts = ["", ""]
+    for chunk in streamed:
+        for c in chunk.choices:
+            texts[c.index] += c.delta.content or ""
+    assert texts == [c.message.content for c in reply.choices]
     assert reply.usage.prompt_tokens == want["prompt_tokens"]
     assert reply.usage.completion_tokens == 24 and reply.usage.total_tokens == 24 + want["prompt_tokens"]
     extra = reply.model_extra["aiosim"]
@@ -125,6 +132,8 @@ def test_errors_have_openais_shape_and_status(gateway, keys, operator, model):
     with pytest.raises(openai.BadRequestError) as e:
         client.completions.create(model=model, prompt="hi", max_tokens=5000)
     assert (e.value.body["param"], e.value.body["code"]) == ("prompt", "context_length_exceeded")
+    with pytest.raises(openai.BadRequestError):  # before any token: the response's own status, streamed or not
+        client.completions.create(model=model, prompt="hi", max_tokens=5000, stream=True)
     with pytest.raises(openai.AuthenticationError) as e:
         api(gateway, "not-a-secret").chat.completions.create(model=model, messages=MESSAGES)
     assert (e.value.status_code, e.value.body["code"], e.value.body["type"]) == (401, "invalid_api_key", "authentication_error")
