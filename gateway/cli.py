@@ -42,7 +42,10 @@ def run_gateway(args: argparse.Namespace) -> int:
 
         die_with_parent()
     client_kw = {"timeout_s": args.timeout_s, "server_key": args.server_key, "client_keys": args.client_keys}
-    return asyncio.run(serve(args.address, host, port, client_kw))
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(serve(args.address, host, port, client_kw))
 
 
 async def serve(address: str, host: str, port: int, client_kw: dict) -> int:
