@@ -4,7 +4,8 @@ same workload through the SDK, on one kernel (its gateway a child): tokens/s and
 Per N (default 16 and 64) and path: N client threads in this process, each with its own agent (SDK:
 a registered Client; gateway: an identity's secret as its API key, so N agents either way), first
 one untimed request each (registration, connections), then together R streamed requests each of
-T tokens (greedy, a prompt per client and request). tokens/s: completion tokens / the wave's wall
+T tokens (greedy, a prompt per client and request). SDK and gateway waves alternate --repeats
+times; the figures are medians over the repeats (the machine's load drifts between waves). tokens/s: completion tokens / the wave's wall
 time; TTFT: from sending a request to its first streamed token (SDK: the first stream message;
 gateway: the first chunk, which the gateway sends on the first stream message). Targets (issue 15):
 gateway tokens/s >= 0.9 x the SDK's at 64 clients, TTFT p50 overhead <= 5 ms. The clients share
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 import tempfile
 import threading
@@ -37,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--quantum", type=int, default=8)
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="SDK and gateway waves, alternating, per client count")
     p.set_defaults(func=cmd_gateway)
     return p
 
@@ -46,7 +49,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def run_wave(num_clients: int, make_client: Callable[[int], Callable[[str], tuple[float, int]]], num_requests: int) -> dict:
+Ask = Callable[[str], tuple[float, int]]  # prompt -> (TTFT s, completion tokens)
+MakeClient = Callable[[int], tuple[Ask, Callable[[], None]]]  # client index -> (ask, close)
+
+
+def run_wave(num_clients: int, make_client: MakeClient, num_requests: int) -> dict:
     """Each client thread: one untimed request, then (all together) the timed ones."""
     barrier = threading.Barrier(num_clients + 1)
     ttfts: list[float] = []
@@ -54,8 +61,9 @@ def run_wave(num_clients: int, make_client: Callable[[int], Callable[[str], tupl
     errors: list[str] = []
 
     def client(i: int) -> None:
+        close = None
         try:
-            ask = make_client(i)
+            ask, close = make_client(i)
             ask(f"warm-up {i}")
         except Exception as exc:  # noqa: BLE001 - reported in the results
             errors.append(f"client {i}: {exc}")
@@ -68,6 +76,8 @@ def run_wave(num_clients: int, make_client: Callable[[int], Callable[[str], tupl
                 tokens.append(num_tokens)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"client {i}: {exc}")
+        if close is not None:
+            close()
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(num_clients)]
     for t in threads:
@@ -82,10 +92,10 @@ def run_wave(num_clients: int, make_client: Callable[[int], Callable[[str], tupl
             "ttft_p99_ms": round(percentile(ttfts, 0.99) * 1e3, 2), "errors": errors[:5], "num_errors": len(errors)}
 
 
-def sdk_client(address: str, max_tokens: int, tag: str) -> Callable[[int], Callable[[str], tuple[float, int]]]:
+def sdk_client(address: str, max_tokens: int, tag: str) -> MakeClient:
     from agents.sdk import Client
 
-    def make(i: int) -> Callable[[str], tuple[float, int]]:
+    def make(i: int) -> tuple[Ask, Callable[[], None]]:
         client = Client(address, name=f"sdk-{tag}-{i}", secret_file=False)
 
         def ask(prompt: str) -> tuple[float, int]:
@@ -94,15 +104,15 @@ def sdk_client(address: str, max_tokens: int, tag: str) -> Callable[[int], Calla
                                  prompt=prompt, max_new_tokens=max_tokens, stream=True)
             return first[0] - sent, len(result["token_ids"])
 
-        return ask
+        return ask, client.close
 
     return make
 
 
-def gateway_client(url: str, keys: list[str], model: str, max_tokens: int) -> Callable[[int], Callable[[str], tuple[float, int]]]:
+def gateway_client(url: str, keys: list[str], model: str, max_tokens: int) -> MakeClient:
     import openai
 
-    def make(i: int) -> Callable[[str], tuple[float, int]]:
+    def make(i: int) -> tuple[Ask, Callable[[], None]]:
         client = openai.OpenAI(base_url=url, api_key=keys[i], max_retries=0, timeout=600)
 
         def ask(prompt: str) -> tuple[float, int]:
@@ -113,7 +123,7 @@ def gateway_client(url: str, keys: list[str], model: str, max_tokens: int) -> Ca
                 usage = chunk.usage.completion_tokens if chunk.usage else usage
             return first - sent, usage
 
-        return ask
+        return ask, client.close
 
     return make
 
@@ -135,14 +145,13 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             model = op.llm_info()["model_id"]
             for n in counts:
                 keys = [op.identity_add(name=f"http-{n}-{i}")["secret"] for i in range(n)]
-                print(f"[bench gateway] {n} clients: SDK", file=sys.stderr, flush=True)
-                sdk = run_wave(n, sdk_client(kernel.address, args.max_tokens, str(n)), args.requests)
-                print(f"[bench gateway] {n} clients: gateway", file=sys.stderr, flush=True)
-                gw = run_wave(n, gateway_client(url, keys, model, args.max_tokens), args.requests)
-                results.append({"clients": n, "sdk": sdk, "gateway": gw,
-                                "tokens_per_s_ratio": round(gw["tokens_per_s"] / sdk["tokens_per_s"], 3),
-                                "ttft_p50_overhead_ms": round(gw["ttft_p50_ms"] - sdk["ttft_p50_ms"], 2)})
-                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+                waves: dict[str, list[dict]] = {"sdk": [], "gateway": []}
+                for r in range(args.repeats):
+                    progress(f"{n} clients, repeat {r + 1}/{args.repeats}: SDK, then gateway")
+                    waves["sdk"].append(run_wave(n, sdk_client(kernel.address, args.max_tokens, f"{n}-{r}"), args.requests))
+                    waves["gateway"].append(run_wave(n, gateway_client(url, keys, model, args.max_tokens), args.requests))
+                results.append(summarize(n, waves))
+                progress(json.dumps({k: v for k, v in results[-1].items() if k != "waves"}))
     finally:
         kernel.stop()
     report = {"config": {k: v for k, v in vars(args).items() if k not in ("func", "json", "command", "bench")},
@@ -150,7 +159,26 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.json}: {json.dumps(report['met'])}", file=sys.stderr)
-    return 0 if all(r["sdk"]["num_errors"] == 0 and r["gateway"]["num_errors"] == 0 for r in results) else 1
+    return 0 if all(r[path]["num_errors"] == 0 for r in results for path in ("sdk", "gateway")) else 1
+
+
+def progress(message: str) -> None:
+    print(f"[bench gateway] {message}", file=sys.stderr, flush=True)
+
+
+def summarize(num_clients: int, waves: dict[str, list[dict]]) -> dict:
+    """Medians over the repeats per path, their ratio and TTFT difference, and every wave."""
+    def median(path: str, key: str) -> float:
+        return round(statistics.median(w[key] for w in waves[path]), 2)
+
+    out: dict = {"clients": num_clients}
+    for path in waves:
+        out[path] = {key: median(path, key) for key in ("tokens_per_s", "ttft_p50_ms", "ttft_p99_ms")}
+        out[path]["num_errors"] = sum(w["num_errors"] for w in waves[path])
+    out["tokens_per_s_ratio"] = round(out["gateway"]["tokens_per_s"] / out["sdk"]["tokens_per_s"], 3)
+    out["ttft_p50_overhead_ms"] = round(out["gateway"]["ttft_p50_ms"] - out["sdk"]["ttft_p50_ms"], 2)
+    out["waves"] = waves
+    return out
 
 
 def _gateway_url(state: Path) -> str:
