@@ -13,13 +13,15 @@ EPILOG = """examples:
   aiosim agent run hello --address ipc://state/kernel.sock
   aiosim agent add alice --state-dir state      # operator: a new identity; prints its secret last
   aiosim ps --address ipc://state/kernel.sock
+  aiosim top --address ipc://state/kernel.sock      # live view; q quits
   aiosim call --address ipc://state/kernel.sock proc.ping '{"payload": 1}'
+  aiosim gateway --address ipc://state/kernel.sock --listen 127.0.0.1:8000   # OpenAI API; key = a secret
   aiosim launch --agents math:2,narrative:1,rec:1 --scheduler rr --json out/run.json
   aiosim bench switch --json out/switch.json
 """
 
 
-LIGHT_COMMANDS = ("kernel", "agent", "ps", "call", "keygen")
+LIGHT_COMMANDS = ("kernel", "agent", "ps", "call", "keygen", "gateway", "top")
 
 
 def cmd_kernel(args: argparse.Namespace) -> int:
@@ -56,6 +58,12 @@ def cmd_call(args: argparse.Namespace) -> int:
     from kernel.clitools import call
 
     return call(args)
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    from kernel.top import run_top
+
+    return run_top(args)
 
 
 def add_client_flags(p: argparse.ArgumentParser) -> None:
@@ -114,19 +122,27 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
     c.add_argument("--secret-file", help="the agent's identity secret file (default STATE/secrets/NAME.secret for an "
                    "ipc://STATE/kernel.sock address); created, mode 0600, on the name's first registration")
     c.add_argument("--stream", action="store_true", help="print stream messages as they come")
+    c.add_argument("--trace", type=Path, metavar="PATH", help="sched.stats only: also write its timelines as a Chrome "
+                   "trace-event JSON (open it in https://ui.perfetto.dev or chrome://tracing)")
     c.add_argument("syscall", metavar="CALL", help="e.g. proc.ping, llm.generate, mem.put")
     c.add_argument("json_args", metavar="JSON_ARGS", nargs="?", default="{}", help="arguments as a JSON object")
     c.set_defaults(func=cmd_call)
+
+    top = sub.add_parser("top", help="live view of a running kernel: agents, queue by policy rank, batches, KV, tokens/s")
+    add_client_flags(top)
+    top.add_argument("--interval-s", type=float, default=1.0, help="refresh period (default %(default)s)")
+    top.set_defaults(func=cmd_top)
 
     kg = sub.add_parser("keygen", help="write a CURVE client key pair file (for kernels on tcp:// with --curve-allow)")
     kg.add_argument("file", type=Path, help="where to write the key pair (mode 0600)")
     kg.set_defaults(func=cmd_keygen)
 
+    _add_module(sub, "gateway.cli")
     if is_light:
         return p
     _add_module(sub, "agents.launch.cli")
     b = sub.add_parser("bench", help="benchmarks (results in JSON)").add_subparsers(dest="bench", required=True)
-    for name in ("switch", "sched", "table5", "engine", "chaos", "scale"):
+    for name in ("switch", "sched", "table5", "engine", "chaos", "scale", "gateway"):
         _add_module(b, f"benchmarks.{name}")
     return p
 

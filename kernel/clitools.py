@@ -45,6 +45,9 @@ def call(args: argparse.Namespace) -> int:
     if not isinstance(call_args, dict):
         print("aiosim call: JSON_ARGS must be a JSON object, e.g. '{\"key\": \"x\"}'", file=sys.stderr)
         return 2
+    if args.trace is not None and args.syscall != "sched.stats":
+        print("aiosim call: --trace is for sched.stats only", file=sys.stderr)
+        return 2
     needs_register = args.token is None and args.syscall not in ("proc.register", "proc.ping", "proc.ps", "sched.stats")
     if args.syscall == "proc.register":
         _fill_secret(args, call_args)
@@ -63,6 +66,10 @@ def call(args: argparse.Namespace) -> int:
         return _print_error(exc)
     finally:
         client.close()  # deregisters only an agent this command registered itself
+    if args.trace is not None:
+        from kernel.trace import write_trace
+
+        print(f"wrote {args.trace} ({write_trace(result, args.trace)} trace events)", file=sys.stderr)
     if args.syscall == "proc.register" and isinstance(result, dict) and result.get("secret"):
         keyring.keep(args.address, call_args["name"], result["secret"], _secret_path(args, call_args["name"]))
     print(json.dumps({"ok": True, "result": result}, indent=2, default=_jsonable))

@@ -41,6 +41,7 @@ class KernelConfig:
     # agents
     agent_reap_interval_s: float = 0.5
     reattach_grace_s: float = 60.0  # after a restart: how long a recovered request waits for its agent
+    gateway: str = ""  # HOST:PORT: run `aiosim gateway` there as a child (kernel/gateway_child.py)
 
     def __post_init__(self) -> None:
         self.kv_pool_bytes = self.kv_pool_bytes or DEFAULT_KV_POOL_BYTES

@@ -52,6 +52,9 @@ def add_kernel_flags(p: argparse.ArgumentParser, with_address: bool = True) -> N
                         "an agent has this long to reconnect and re-attach (llm.attach, automatic in the SDK) before "
                         "its requests are cancelled; also how long a finished request's reply stays fetchable "
                         "(default %(default)s)")
+    g.add_argument("--gateway", default=None, metavar="HOST:PORT",
+                   help="also serve OpenAI's API there: `aiosim gateway` as the kernel's child, logging to "
+                        "STATE_DIR/gateway.log (docs/gateway.md)")
     m = p.add_argument_group("model and workers")
     m.add_argument("--model", default="tiny", help="'tiny' (embedded random Llama, built locally) or a local Hugging Face model dir")
     m.add_argument("--workers", type=int, default=1, help="number of worker processes")
@@ -89,7 +92,7 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
         scheduler=args.scheduler, quantum=args.quantum, max_batch=args.max_batch,
         kv_pool_bytes=args.kv_pool_bytes, engine=getattr(args, "engine", "native"), preempt=args.preempt, mem_quota_bytes=args.mem_quota,
         tool_workers=args.tool_workers, tool_timeout_s=args.tool_timeout_s,
-        reattach_grace_s=getattr(args, "reattach_grace", 60.0),
+        reattach_grace_s=getattr(args, "reattach_grace", 60.0), gateway=getattr(args, "gateway", None) or "",
         sched_options={"checkpoint_every": getattr(args, "checkpoint_every", DEFAULT_CHECKPOINT_EVERY),
                        **({} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps})},
     )
@@ -107,7 +110,8 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
     optional = {"--curve-allow": "curve_allow", "--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
                 "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
                 "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps",
-                "--checkpoint-every": "checkpoint_every", "--reattach-grace": "reattach_grace", "--profile": "profile"}
+                "--checkpoint-every": "checkpoint_every", "--reattach-grace": "reattach_grace", "--profile": "profile",
+                "--gateway": "gateway"}
     for flag, attr in optional.items():
         value = getattr(args, attr, None)
         if value is not None:

@@ -64,10 +64,20 @@ def run_kernel(config: KernelConfig) -> int:
     from kernel.kernel import Kernel  # after logging, so start-up is logged
 
     kernel = Kernel(config)
+    gateway = None
+    if config.gateway:
+        from kernel.gateway_child import GatewayChild
+
+        gateway = GatewayChild(config)
 
     def on_signal(signum: int, _frame: object) -> None:
+        nonlocal gateway
         log.info("signal %d: shutting down", signum)
-        kernel.loop.stop()
+        if gateway is None:
+            kernel.loop.stop()
+        else:  # the gateway's agents deregister while the kernel still serves
+            gateway.stop_then(kernel.loop)
+            gateway = None
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

@@ -60,7 +60,8 @@ PROC = (
               Field("requests", "bool", "include the per-request timelines (false: only totals and per-agent means, "
                     "cheap with thousands of requests)", default=True)),
         result=("{policy: str, config: map, workers: [map], overhead: map, journal: {requests, tokens, replies}|nil, "
-                "totals: {finished, failed, cancelled, output_tokens, active}, requests: [timeline: {rid, agent, state, arrival, "
+                "kv: [{worker_id, used_bytes, budget_bytes}], totals: {finished, failed, cancelled, output_tokens, active}, "
+                "requests: [timeline: {rid, agent, state, arrival, "
                 "first_scheduled, first_token, finish, waiting_s, queued_s, turnaround_s, ttft_s, preemptions, num_slices, "
                 "num_output_tokens, output_tokens, slices: [[worker_id, start_s, end_s, num_tokens]], preemption_s, "
                 "snapshot_durations_s, restore_durations_s, ...} (section 4)], agents: {name: {mean_waiting_s, mean_queued_s, "
@@ -89,6 +90,18 @@ IDENTITY = (
         errors=("PERMISSION_DENIED",),
         example_args={},
         example_result={"identities": [{"name": "alice", "created": 1763730000.0, "is_live": False}]},
+    ),
+    Syscall(
+        name="identity.whoami",
+        doc=("The name of the identity whose secret this is, for clients that are handed only a secret (the gateway "
+             "takes it as an API key, then registers under that name with it). A secret that belongs to no identity is "
+             "UNAUTHENTICATED and audited as bad_secret (the secret is never logged)."),
+        args=(Field("secret", "str", "an identity secret", required=True, min=1, max=128),),
+        result="{name: str}",
+        errors=("UNAUTHENTICATED",),
+        example_args={"secret": "5be1..."},
+        example_result={"name": "alice"},
+        needs_token=False,
     ),
     Syscall(
         name="identity.remove",

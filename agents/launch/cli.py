@@ -47,6 +47,8 @@ def add_launch_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--request-rows", choices=("auto", "yes", "no"), default="auto",
                    help=f"per-request rows in the JSON (auto: yes up to {ROWS_AUTO_MAX} agents; the per-agent "
                         "summaries are always there)")
+    g.add_argument("--trace", type=Path, help="write the decode slices, preemptions and swaps as a Chrome trace-event "
+                   "JSON (open it in https://ui.perfetto.dev or chrome://tracing)")
     g.add_argument("--ready-timeout-s", type=float, default=120.0, help="how long to wait for the kernel and workers")
     g.add_argument("--timeout-s", type=float, default=900.0, help="give up on agents still running after this")
     g.add_argument("--keep-state", action="store_true", help="keep the temporary state dir (logs, LMDB)")
@@ -76,7 +78,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     report = launch(args.agents, kernel_flags(args), args.state_dir, args.workers, seed=args.seed,
                     params=args.param, config=config_of(args), keep_state=args.keep_state,
-                    show_progress=not args.quiet, ready_timeout_s=args.ready_timeout_s, timeout_s=args.timeout_s)
+                    show_progress=not args.quiet, ready_timeout_s=args.ready_timeout_s, timeout_s=args.timeout_s,
+                    trace=args.trace)
     from agents.launch.report import format_kinds, format_table
 
     print(format_table(report) if len(report["agents"]) <= TABLE_MAX_AGENTS else format_kinds(report))

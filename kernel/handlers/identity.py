@@ -1,4 +1,5 @@
-"""identity.* handlers: the operator creates, lists and deletes identities (aiosim agent add|list|rm)."""
+"""identity.* handlers: the operator creates, lists and deletes identities (aiosim agent add|list|rm);
+anyone holding a secret may ask whose it is (identity.whoami)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,11 @@ def identity_remove(ctx: CallContext, args: dict) -> dict:
         return {"removed": False}
     ctx.kernel.forget_identity(args["name"])
     return {"removed": True}
+
+
+def identity_whoami(ctx: CallContext, args: dict) -> dict:
+    name = ctx.kernel.services.identities.find(args["secret"])
+    if name is None:
+        ctx.kernel.services.audit.record("bad_secret", agent=ctx.caller, detail="identity.whoami: no identity has this secret")
+        raise SyscallError(ErrorCode.UNAUTHENTICATED, "no identity has this secret")
+    return {"name": name}

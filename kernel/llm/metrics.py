@@ -47,8 +47,7 @@ class History:
             if agent is None or name == agent:
                 means = {f"mean_{k}": total / n for k, (total, n) in self._sums[name].items()}
                 agents[name] = {**means, "num_requests": count, "output_tokens": tokens}
-        totals = {**self.totals, "active": len(active)}
-        return {"requests": rows, "agents": agents, "totals": totals}
+        return {"requests": rows, "agents": agents, "totals": dict(self.totals)}
 
 
 def record_of(req: SeqRequest) -> dict:
@@ -61,8 +60,9 @@ def record_of(req: SeqRequest) -> dict:
     return row
 
 
-def active_row(req: SeqRequest) -> dict:
-    """The sched.stats row of a live request."""
+def active_row(req: SeqRequest, rank: int, worker_id: int | None) -> dict:
+    """The sched.stats row of a live request; `rank`: its place in the policy's order (0 runs first)."""
     row = req.timeline.to_dict()
-    row.update(state="cancelling" if req.is_cancel_requested else req.state.value, output_tokens=req.num_generated)
+    row.update(state="cancelling" if req.is_cancel_requested else req.state.value, output_tokens=req.num_generated,
+               rank=rank, worker_id=worker_id, max_new_tokens=req.max_new_tokens)
     return row

@@ -453,8 +453,21 @@ class LLMService:
         base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers,
                 "overhead": self.overhead.to_wire() if self.core else None,
                 "journal": self.journal.counts() if self.journal is not None else None}
-        active = [active_row(r) for r in (self.core.requests() if self.core else []) if agent in (None, r.agent)]
-        return {**base, **self.history.to_wire(agent, active, with_rows)}
+        reqs = self.core.requests() if self.core else []
+        active = []
+        if with_rows and self.core is not None:
+            ranked = sorted(reqs, key=self.core.policy.rank_key)
+            active = [active_row(r, rank, self.core.worker_of(r)) for rank, r in enumerate(ranked) if agent in (None, r.agent)]
+        wire = self.history.to_wire(agent, active, with_rows)
+        wire["totals"]["active"] = len(reqs)
+        return {**base, "kv": self.kv_use(), **wire}
+
+    def kv_use(self) -> list[dict]:
+        """KV bytes reserved on each worker against its budget (the scheduler's ledger)."""
+        if self.core is None:
+            return []
+        budget = self.core.config.kv_budget_bytes
+        return [{"worker_id": w, "used_bytes": self.core.resident_bytes(w), "budget_bytes": budget} for w in self.core.workers]
 
     def _sched_config(self, model: dict) -> SchedConfig:
         """From the flags and the first worker's ready message: its KV pool is the budget."""

@@ -69,6 +69,12 @@ class Scheduler:
     def workers(self) -> list[WorkerId]:
         return list(self._budgets)
 
+    def worker_of(self, req: SeqRequest) -> WorkerId | None:
+        """The worker holding its KV, else the one whose outstanding plan it is in (a swap out or in)."""
+        if req.residency is not None or req.plan_id is None:
+            return req.residency
+        return next((wid for wid, plan in self._plans.items() if plan.plan_id == req.plan_id), None)
+
     def resident_bytes(self, wid: WorkerId) -> int:
         return self._budgets[wid].used_bytes
 
@@ -286,7 +292,7 @@ class Scheduler:
         if res is None or res.error:
             return self._fail(req, res, wid, now)
         req.has_snapshot, req.is_snapshot_kv, req.kv_bytes = True, spec.mode == "swap", 0
-        req.timeline.snapshot_durations_s.append(res.t_s)
+        req.timeline.record_swap(wid, "out", now, res.t_s)
         req.state, req.plan_id = SeqState.READY, None
         return None
 
@@ -298,7 +304,7 @@ class Scheduler:
             return self._fail(req, res, wid, now)
         if spec.mode == "restore":
             req.has_snapshot, req.is_restoring_checkpoint = False, False
-            req.timeline.restore_durations_s.append(res.t_s)
+            req.timeline.record_swap(wid, "in", now, res.t_s)
         req.kv_bytes = res.kv_bytes
         return None
 

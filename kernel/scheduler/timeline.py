@@ -36,6 +36,7 @@ class Timeline:
     preemption_s: list[float] = field(default_factory=list)
     snapshot_durations_s: list[float] = field(default_factory=list)
     restore_durations_s: list[float] = field(default_factory=list)
+    swaps: list[list] = field(default_factory=list)  # [worker_id, 'out'|'in', end_s, duration_s] per snapshot/restore
     recovery_s: list[float] = field(default_factory=list)  # its worker died: replayed from ...
     recovery_resume_tokens: list[int] = field(default_factory=list)  # ... this many tokens (checkpoint or 0)
 
@@ -45,6 +46,11 @@ class Timeline:
         self.recovery_s.append(now)
         self.recovery_resume_tokens.append(resume_tokens)
         self.num_output_tokens = resume_tokens
+
+    def record_swap(self, worker_id: int, direction: str, end_s: float, duration_s: float) -> None:
+        """A snapshot to LMDB ('out') or a restore from it ('in') that ended at end_s."""
+        (self.snapshot_durations_s if direction == "out" else self.restore_durations_s).append(duration_s)
+        self.swaps.append([worker_id, direction, end_s, duration_s])
 
     def record_slice(self, worker_id: int, start_s: float, end_s: float, num_tokens: int) -> None:
         self.slices.append(SliceRecord(worker_id, start_s, end_s, num_tokens))
@@ -107,6 +113,7 @@ class Timeline:
             preemption_s=list(self.preemption_s),
             snapshot_durations_s=list(self.snapshot_durations_s),
             restore_durations_s=list(self.restore_durations_s),
+            swaps=[list(swap) for swap in self.swaps],
             recovery_s=list(self.recovery_s),
             recovery_resume_tokens=list(self.recovery_resume_tokens),
         )

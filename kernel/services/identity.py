@@ -55,6 +55,14 @@ class IdentityManager:
             return False
         return hmac.compare_digest(unpack(data)[1], _digest(secret))
 
+    def find(self, secret: str) -> str | None:
+        """The name whose secret this is (every digest is compared, in constant time each)."""
+        digest, found = _digest(secret), None
+        for raw, data in self.store.scan("identities"):
+            if hmac.compare_digest(unpack(data)[1], digest):
+                found = raw.decode()
+        return found
+
     def admit(self, name: str, secret: str | None) -> str | None:
         """Registration: a new name gets an identity (returns its secret); a known one must
         present its secret (returns None) or UNAUTHENTICATED is raised."""

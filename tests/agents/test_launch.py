@@ -14,6 +14,7 @@ import pytest
 
 from agents.launch.launcher import KernelRun, run_session
 from agents.launch.spec import parse_agents
+from tests.cli.test_trace import check_trace_format
 from tests.kernelproc import is_alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +38,8 @@ def launch(tmp: Path, name: str, *flags: str) -> tuple[subprocess.CompletedProce
 
 @pytest.fixture(scope="module")
 def rr_run(tmp_path_factory):
-    return launch(tmp_path_factory.mktemp("launch"), "rr", "--scheduler", "rr", "--quantum", "1")
+    tmp = tmp_path_factory.mktemp("launch")
+    return launch(tmp, "rr", "--scheduler", "rr", "--quantum", "1", "--trace", str(tmp / "trace.json"))
 
 
 def test_launch_three_agents_json_contract(rr_run):
@@ -55,6 +57,10 @@ def test_launch_three_agents_json_contract(rr_run):
     assert rep["summary"]["num_requests"] == 6 and rep["summary"]["num_failed"] == 0 and rep["summary"]["num_lost"] == 0
     assert rep["kernel_pid"] > 0 and rep["worker_pids"] and rep["config"]["scheduler"] == "rr"
     assert "makespan" in proc.stdout and "narrative-0" in proc.stdout
+    trace = json.loads((Path(rep["config"]["trace"])).read_text())
+    check_trace_format(trace)
+    assert sorted({e["name"] for e in trace["traceEvents"] if e["ph"] == "X" and e["cat"] == "slice"}) == \
+        sorted(r["request_id"] for r in rep["requests"])
 
 
 def test_launch_leaves_nothing_behind(rr_run):

@@ -35,10 +35,10 @@ def test_protocol_doc_reference_is_current():
         assert f"### `{name}`" in doc
 
 
-def test_agents_package_imports_no_torch():
+def test_agents_and_gateway_import_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, agents.sdk, agents.runtime, kernel.cli; "
+    code = ("import sys, agents.sdk, agents.runtime, kernel.cli, gateway.app, gateway.cli; "
             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -55,8 +55,10 @@ def test_swap_and_recompute_evict_then_restore_through_lmdb():
         h.dispatch(0), h.complete(0)  # a/0 resident (19 tokens)
         h.dispatch(0)
         assert h.inflight[0]["evict"] == [{"rid": "a/0", "mode": mode}]
+        assert h.sched.worker_of(h.sched.get("a/0")) == 0  # its KV leaves worker 0 in this plan
         h.complete(0)
         a = h.sched.get("a/0")
+        assert h.sched.worker_of(a) is None
         assert a.has_snapshot and a.is_snapshot_kv == (mode == "swap") and a.residency is None
         assert h.sim.lmdb["a/0"].has_kv == (mode == "swap")
         h.dispatch(0)
@@ -64,6 +66,8 @@ def test_swap_and_recompute_evict_then_restore_through_lmdb():
         h.complete(0)
         assert "a/0" not in h.sim.lmdb and not h.sched.get("a/0").has_snapshot
         assert a.timeline.snapshot_durations_s and a.timeline.restore_durations_s
+        assert [(w, d) for w, d, _, _ in a.timeline.swaps] == [(0, "out"), (0, "in")]
+        assert a.timeline.swaps[0][2] <= a.timeline.swaps[1][2]
         h.drain()
 
 

@@ -54,6 +54,6 @@ def test_per_agent_figures_are_means_over_finished_requests_and_rows_are_bounded
     assert wire["agents"]["a"]["num_requests"] == 2 and wire["agents"]["a"]["output_tokens"] == 16
     assert wire["agents"]["b"]["mean_waiting_s"] == 1.0
     assert [r["state"] for r in wire["requests"]] == ["finished", "finished", "failed", "running"]  # newest 3 + active
-    assert wire["totals"] == {"finished": 3, "failed": 1, "cancelled": 0, "output_tokens": 24, "active": 1}
+    assert wire["totals"] == {"finished": 3, "failed": 1, "cancelled": 0, "output_tokens": 24}
     assert set(history.to_wire("b", [], with_rows=False)["agents"]) == {"b"}
     assert history.to_wire(None, [], with_rows=False)["requests"] == []

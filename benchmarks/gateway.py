@@ -1,0 +1,197 @@
+"""`aiosim bench gateway`: N concurrent `openai` clients streaming through the gateway versus the
+same workload through the SDK, on one kernel (its gateway a child): tokens/s and time to first token.
+
+Per N (default 16 and 64) and path: N client threads in this process, each with its own agent (SDK:
+a registered Client; gateway: an identity's secret as its API key, so N agents either way), first
+one untimed request each (registration, connections), then together R streamed requests each of
+T tokens (greedy, a prompt per client and request). SDK and gateway waves alternate --repeats
+times; the figures are medians over the repeats (the machine's load drifts between waves). tokens/s: completion tokens / the wave's wall
+time; TTFT: from sending a request to its first streamed token (SDK: the first stream message;
+gateway: the first chunk, which the gateway sends on the first stream message). Targets (issue 15):
+gateway tokens/s >= 0.9 x the SDK's at 64 clients, TTFT p50 overhead <= 5 ms. The clients share
+this machine's cores with the kernel, worker and gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+TARGETS = {"min_tokens_per_s_ratio_at_64": 0.9, "max_ttft_p50_overhead_ms": 5.0}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = sub.add_parser("gateway", help="openai clients through the gateway vs the SDK: tokens/s and TTFT p50/p99",
+                       description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--json", type=Path, required=True, help="write the results here")
+    p.add_argument("--clients", default="16,64", help="numbers of concurrent clients, comma-separated")
+    p.add_argument("--requests", type=int, default=4, help="timed requests per client")
+    p.add_argument("--max-tokens", type=int, default=64, help="tokens per request")
+    p.add_argument("--scheduler", default="rr")
+    p.add_argument("--quantum", type=int, default=8)
+    p.add_argument("--max-batch", type=int, default=16)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--repeats", type=int, default=3, help="SDK and gateway waves, alternating, per client count")
+    p.set_defaults(func=cmd_gateway)
+    return p
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+Ask = Callable[[str], tuple[float, int]]  # prompt -> (TTFT s, completion tokens)
+MakeClient = Callable[[int], tuple[Ask, Callable[[], None]]]  # client index -> (ask, close)
+
+
+def run_wave(num_clients: int, make_client: MakeClient, num_requests: int) -> dict:
+    """Each client thread: one untimed request, then (all together) the timed ones."""
+    barrier = threading.Barrier(num_clients + 1)
+    ttfts: list[float] = []
+    tokens: list[int] = []
+    errors: list[str] = []
+
+    def client(i: int) -> None:
+        close = None
+        try:
+            ask, close = make_client(i)
+            ask(f"warm-up {i}")
+        except Exception as exc:  # noqa: BLE001 - reported in the results
+            errors.append(f"client {i}: {exc}")
+            ask = None
+        barrier.wait()
+        for j in range(num_requests if ask else 0):
+            try:
+                ttft, num_tokens = ask(f"client {i} request {j}: tell me a story")
+                ttfts.append(ttft)
+                tokens.append(num_tokens)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"client {i}: {exc}")
+        if close is not None:
+            close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(num_clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.monotonic()
+    for t in threads:
+        t.join()
+    wall_s = time.monotonic() - started
+    return {"num_requests": len(ttfts), "num_tokens": sum(tokens), "wall_s": round(wall_s, 3),
+            "tokens_per_s": round(sum(tokens) / wall_s, 1), "ttft_p50_ms": round(percentile(ttfts, 0.5) * 1e3, 2),
+            "ttft_p99_ms": round(percentile(ttfts, 0.99) * 1e3, 2), "errors": errors[:5], "num_errors": len(errors)}
+
+
+def sdk_client(address: str, max_tokens: int, tag: str) -> MakeClient:
+    from agents.sdk import Client
+
+    def make(i: int) -> tuple[Ask, Callable[[], None]]:
+        client = Client(address, name=f"sdk-{tag}-{i}", secret_file=False)
+
+        def ask(prompt: str) -> tuple[float, int]:
+            sent, first = time.monotonic(), []
+            result = client.call("llm.generate", _on_stream=lambda _: first or first.append(time.monotonic()),
+                                 prompt=prompt, max_new_tokens=max_tokens, stream=True)
+            return first[0] - sent, len(result["token_ids"])
+
+        return ask, client.close
+
+    return make
+
+
+def gateway_client(url: str, keys: list[str], model: str, max_tokens: int) -> MakeClient:
+    import openai
+
+    def make(i: int) -> tuple[Ask, Callable[[], None]]:
+        client = openai.OpenAI(base_url=url, api_key=keys[i], max_retries=0, timeout=600)
+
+        def ask(prompt: str) -> tuple[float, int]:
+            sent, first, usage = time.monotonic(), None, 0
+            for chunk in client.completions.create(model=model, prompt=prompt, max_tokens=max_tokens, stream=True,
+                                                   stream_options={"include_usage": True}):
+                first = first or time.monotonic()
+                usage = chunk.usage.completion_tokens if chunk.usage else usage
+            return first - sent, usage
+
+        return ask, client.close
+
+    return make
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from agents.launch.kernelproc import KernelProcess
+    from agents.sdk import Client
+
+    counts = [int(n) for n in args.clients.split(",")]
+    state = Path(tempfile.mkdtemp(prefix="aiosim-bench-gateway-"))
+    flags = ["--scheduler", args.scheduler, "--quantum", str(args.quantum), "--max-batch", str(args.max_batch),
+             "--workers", str(args.workers), "--gateway", "127.0.0.1:0"]
+    kernel = KernelProcess.start(flags, state)
+    results = []
+    try:
+        kernel.wait_ready(args.workers)
+        url = _gateway_url(state)
+        with Client(kernel.address, token=(state / "operator.token").read_text().strip()) as op:
+            model = op.llm_info()["model_id"]
+            for n in counts:
+                keys = [op.identity_add(name=f"http-{n}-{i}")["secret"] for i in range(n)]
+                waves: dict[str, list[dict]] = {"sdk": [], "gateway": []}
+                for r in range(args.repeats):
+                    progress(f"{n} clients, repeat {r + 1}/{args.repeats}: SDK, then gateway")
+                    waves["sdk"].append(run_wave(n, sdk_client(kernel.address, args.max_tokens, f"{n}-{r}"), args.requests))
+                    waves["gateway"].append(run_wave(n, gateway_client(url, keys, model, args.max_tokens), args.requests))
+                results.append(summarize(n, waves))
+                progress(json.dumps({k: v for k, v in results[-1].items() if k != "waves"}))
+    finally:
+        kernel.stop()
+    report = {"config": {k: v for k, v in vars(args).items() if k not in ("func", "json", "command", "bench")},
+              "results": results, "targets": TARGETS, "met": _met(results)}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    print(f"wrote {args.json}: {json.dumps(report['met'])}", file=sys.stderr)
+    return 0 if all(r[path]["num_errors"] == 0 for r in results for path in ("sdk", "gateway")) else 1
+
+
+def progress(message: str) -> None:
+    print(f"[bench gateway] {message}", file=sys.stderr, flush=True)
+
+
+def summarize(num_clients: int, waves: dict[str, list[dict]]) -> dict:
+    """Medians over the repeats per path, their ratio and TTFT difference, and every wave."""
+    def median(path: str, key: str) -> float:
+        return round(statistics.median(w[key] for w in waves[path]), 2)
+
+    out: dict = {"clients": num_clients}
+    for path in waves:
+        out[path] = {key: median(path, key) for key in ("tokens_per_s", "ttft_p50_ms", "ttft_p99_ms")}
+        out[path]["num_errors"] = sum(w["num_errors"] for w in waves[path])
+    out["tokens_per_s_ratio"] = round(out["gateway"]["tokens_per_s"] / out["sdk"]["tokens_per_s"], 3)
+    out["ttft_p50_overhead_ms"] = round(out["gateway"]["ttft_p50_ms"] - out["sdk"]["ttft_p50_ms"], 2)
+    out["waves"] = waves
+    return out
+
+
+def _gateway_url(state: Path) -> str:
+    log, deadline = state / "gateway.log", time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = re.search(r"serving (http://\S+) ", log.read_text() if log.exists() else "")
+        if found:
+            return found.group(1)
+        time.sleep(0.1)
+    raise RuntimeError(f"the gateway did not start: see {log}")
+
+
+def _met(results: list[dict]) -> dict:
+    at_64 = [r for r in results if r["clients"] == 64]
+    return {"tokens_per_s_ratio_at_64": at_64[0]["tokens_per_s_ratio"] >= TARGETS["min_tokens_per_s_ratio_at_64"] if at_64 else None,
+            "ttft_p50_overhead": all(r["ttft_p50_overhead_ms"] <= TARGETS["max_ttft_p50_overhead_ms"] for r in results)}
