@@ -2,9 +2,10 @@
 SIGKILL every few seconds and the kernel itself once; every request must finish with the calm
 run's output.
 
-Three launches of the same workload (same agents, seed and flags; 2 workers by default), each a
-real kernel, workers and one process per agent: calm without checkpoints, calm with
-`--checkpoint-every N` (the checkpoint overhead is 1 - its tokens/s over the first's), and chaos:
+Launches of the same workload (same agents, seed and flags; 2 workers by default), each a real
+kernel, workers and one process per agent: --repeats pairs of calm runs without checkpoints and
+with `--checkpoint-every N`, alternating (the checkpoint overhead is 1 - the median tokens/s with
+over the median without), and chaos:
 with checkpoints, a random live worker killed every --kill-every-s seconds, and after
 --kernel-kill-after worker kills the kernel (kill -9), at once restarted on the same state dir
 (its journal resumes the requests; the agents reconnect and re-attach). Per request (by id, which
@@ -24,6 +25,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from statistics import median
 
 from agents.launch.spec import parse_agents
 
@@ -43,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=None, help="decode steps (default: the kernel's default)")
     p.add_argument("--kill-every-s", type=float, default=3.0, help="seconds between worker kills (each waits until every worker is ready)")
     p.add_argument("--kernel-kill-after", type=int, default=1, help="worker kills before the kernel is killed and restarted (-1: never)")
+    p.add_argument("--repeats", type=int, default=3, help="calm runs with and without checkpoints (alternating; "
+                   "checkpoint_overhead compares their median tokens/s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--param", action="append", default=list(DEFAULT_PARAMS), metavar="KEY=VALUE",
                    help="parameter for every agent (after the defaults; the last of a key wins)")
@@ -174,12 +178,16 @@ def compare(calm: dict, chaos: dict) -> dict:
 
 
 def cmd_chaos(args: argparse.Namespace) -> int:
-    plain = run_once(args, "calm, no checkpoints", 0, kill=False)
-    calm = run_once(args, "calm, with checkpoints", args.checkpoint_every, kill=False)
+    plains, calms = [], []
+    for i in range(args.repeats):  # alternating pairs: a noisy machine moves both alike
+        pair = [("calm, no checkpoints", 0, plains), ("calm, with checkpoints", args.checkpoint_every, calms)]
+        for name, every, out in pair if i % 2 == 0 else pair[::-1]:
+            out.append(run_once(args, f"{name} ({i + 1}/{args.repeats})", every, kill=False))
+    plain, calm = plains[0], calms[0]
     chaos = run_once(args, "chaos", args.checkpoint_every, kill=True)
     recoveries = recovery_times(chaos)
     kernel_recoveries = kernel_recovery_times(chaos)
-    tps = (plain["summary"]["tokens_per_s"], calm["summary"]["tokens_per_s"])
+    tps = (median([r["summary"]["tokens_per_s"] for r in plains]), median([r["summary"]["tokens_per_s"] for r in calms]))
     result = {
         **compare(plain, chaos), "calm_with_checkpoints_identical": compare(plain, calm)["identical_outputs"],
         "kills": len(chaos["kills"]) + len(chaos["kernel_kills"]), "worker_kills": len(chaos["kills"]),
@@ -190,7 +198,9 @@ def cmd_chaos(args: argparse.Namespace) -> int:
         "kernel_recovery_s": {"requests": len(kernel_recoveries), "p50": percentile(kernel_recoveries, 0.5),
                               "p99": percentile(kernel_recoveries, 0.99), "max": max(kernel_recoveries, default=None)},
         "checkpoint_overhead": 1 - tps[1] / tps[0] if tps[0] else None,
-        "tokens_per_s": {"calm_no_checkpoints": tps[0], "calm_checkpoints": tps[1], "chaos": chaos["summary"]["tokens_per_s"]},
+        "tokens_per_s": {"calm_no_checkpoints": tps[0], "calm_checkpoints": tps[1], "chaos": chaos["summary"]["tokens_per_s"],
+                         "calm_no_checkpoints_runs": [r["summary"]["tokens_per_s"] for r in plains],
+                         "calm_checkpoints_runs": [r["summary"]["tokens_per_s"] for r in calms]},
         "makespan_s": {"calm": calm["summary"]["makespan_s"], "chaos": chaos["summary"]["makespan_s"]},
         "config": {k: v for k, v in vars(args).items() if k not in ("func", "json", "agents")} | {
             "agents": [s.name for s in args.agents]},
