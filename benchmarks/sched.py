@@ -146,7 +146,9 @@ class Run:
         return make_trace(self.spec, self.rate(load), hint_noise=sigma)
 
     def block(self, load: float, results: dict[str, dict]) -> dict:
-        """One load's results with their yardsticks, the SRPT bound, the workload and targets."""
+        """One load's results with their yardsticks, the workload, targets and srpt_ideal_s: the
+        ideal SRPT replay with the first burst's service model (each run's own bound, with its
+        calibrated model, is its srpt_ideal_same_service_s)."""
         from benchmarks.sched_ideal import calibrated, service_law, srpt_bound_s, yardsticks
         from benchmarks.sched_report import evaluate_targets, frontier_targets
         from benchmarks.sched_workload import describe
@@ -163,7 +165,7 @@ class Run:
                     "theory_load": self.rate(load) * service_law(self.spec, self.model).moment(1),
                     "max_batch": self.args.max_batch, "quantum": self.args.quantum, "workers": self.args.workers,
                     "model": self.args.model, "burst": {"num_requests": self.burst_size, "max_new_tokens": self.burst_len}}
-        targets = {**evaluate_targets(results), **frontier_targets(results, bound)}
+        targets = {**evaluate_targets(results), **frontier_targets(results)}
         return {"load": load, "policies": results, "srpt_ideal_s": bound, "workload": workload, "targets": targets}
 
     def policy(self, name: str, load: float) -> dict:

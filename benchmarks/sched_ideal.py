@@ -74,13 +74,20 @@ def service_law(spec: WorkloadSpec, model: ServiceModel) -> ServiceLaw:
 def yardsticks(policy: str, trace: list[TraceRequest], measured_s: float | None, rate_per_s: float,
                spec: WorkloadSpec, model: ServiceModel, quantum: int) -> dict:
     """ideal_mean_turnaround_s, ratio_to_ideal, theory_mean_turnaround_s, theory_law for one
-    policy's measured mean turnaround. Noisy hints have no closed form."""
+    policy's measured mean turnaround, and ratio_to_srpt_ideal: against the ideal SRPT replay
+    with the same service model (what no policy can beat on that run). Noisy hints have no
+    closed form."""
     ideal = ideal_mean_turnaround_s(job_specs(trace, model), policy, **ideal_knobs(quantum, model))
+    bound = srpt_bound_s(trace, model)
     is_hinted = any(r.expected_tokens is not None for r in trace)
     theory, law = (None, None) if is_hinted else theory_mean_turnaround_s(policy, rate_per_s, service_law(spec, model))
-    return {"ideal_mean_turnaround_s": ideal,
-            "ratio_to_ideal": measured_s / ideal if measured_s is not None and ideal else None,
+    return {"ideal_mean_turnaround_s": ideal, "ratio_to_ideal": _ratio(measured_s, ideal),
+            "srpt_ideal_same_service_s": bound, "ratio_to_srpt_ideal": _ratio(measured_s, bound),
             "theory_mean_turnaround_s": theory, "theory_law": law}
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
 
 
 def srpt_bound_s(trace: list[TraceRequest], model: ServiceModel) -> float | None:

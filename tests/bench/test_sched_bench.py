@@ -137,7 +137,7 @@ def test_table_shows_every_policy_andverdict_line():
     workload = {"num_requests": 3, "num_agents": 2, "arrival_rate_per_s": 1.0, "load": 0.8, "mean_tokens": 10.0,
                 "max_batch": 1, "quantum": 16}
     policies["fifo"]["ratio_to_ideal"] = 1.04
-    targets = {**evaluate_targets(policies), **frontier_targets(policies, 0.5)}
+    targets = {**evaluate_targets(policies), **frontier_targets(policies)}
     block = {"policies": policies, "targets": targets, "workload": workload, "srpt_ideal_s": 0.5}
     table = format_table(block, 300.0)
     assert "fifo" in table and "rr" in table and "ideal SRPT (the bound) 0.500 s" in table
@@ -193,6 +193,7 @@ def test_yardsticks_of_a_trace():
     assert fifo["theory_law"].startswith("M/G/1 FCFS") and fifo["ratio_to_ideal"] == 1.0 / fifo["ideal_mean_turnaround_s"]
     bound = srpt_bound_s(trace, model)
     assert bound == pytest.approx(yardsticks("srpt", trace, None, rate, spec, model, 16)["ideal_mean_turnaround_s"])
+    assert fifo["srpt_ideal_same_service_s"] == bound and fifo["ratio_to_srpt_ideal"] == 1.0 / bound
     for policy in ("fifo", "rr", "las", "mlfq", "fair", "plas", "priority"):
         assert yardsticks(policy, trace, None, rate, spec, model, 16)["ideal_mean_turnaround_s"] >= bound
     noisy = yardsticks("srpt", make_trace(spec, rate, hint_noise=1.0), None, rate, spec, model, 16)
@@ -202,8 +203,8 @@ def test_yardsticks_of_a_trace():
 
 def test_frontier_targets_and_runs():
     policies = {"fifo": {"ratio_to_ideal": 1.12}, "rr": {"ratio_to_ideal": 1.1}, "srpt": {"ratio_to_ideal": 1.2},
-                "srpt~0.5": {"mean_turnaround_s": 0.3, "ratio_to_ideal": 1.3}}
-    t = frontier_targets(policies, 0.2)
+                "srpt~0.5": {"ratio_to_ideal": 1.3, "ratio_to_srpt_ideal": 1.5}}
+    t = frontier_targets(policies)
     assert not t["fifo_within_10pct_of_ideal"]["passed"] and t["rr_le_1.2x_ideal_ps"]["passed"]
     assert not t["srpt_le_1.15x_ideal_srpt"]["passed"]
     assert t["srpt_hint_noise"]["per_noise"] == {"srpt~0.5": {"x_own_ideal": 1.3, "x_srpt_bound": pytest.approx(1.5)}}
