@@ -148,25 +148,33 @@ class Run:
     def block(self, load: float, results: dict[str, dict]) -> dict:
         """One load's results with their yardsticks, the workload, targets and srpt_ideal_s: the
         ideal SRPT replay with the first burst's service model (each run's own bound, with its
-        calibrated model, is its srpt_ideal_same_service_s)."""
-        from benchmarks.sched_ideal import calibrated, service_law, srpt_bound_s, yardsticks
+        calibrated model, is its srpt_ideal_same_service_s). The ideal models one server at
+        batch 1: with more workers or a larger batch the yardsticks are left out."""
+        from benchmarks.sched_ideal import service_law, srpt_bound_s
         from benchmarks.sched_report import evaluate_targets, frontier_targets
         from benchmarks.sched_workload import describe
 
+        is_modelled = self.args.max_batch == 1 and self.args.workers == 1
         for name, result in results.items():
-            policy, sigma = parse_run(name)
-            trace = self.trace(load, sigma)
-            model = calibrated(self.model, trace, result["overhead"].get("busy_s"))
-            result["service_scale"] = model.step_s / self.model.step_s
-            result.update(yardsticks(policy, trace, result["mean_turnaround_s"], self.rate(load), self.spec, model,
-                                     self.args.quantum))
-        bound = srpt_bound_s(self.trace(load, 0.0), self.model)
+            if is_modelled:
+                self._add_yardsticks(name, result, load)
+        bound = srpt_bound_s(self.trace(load, 0.0), self.model) if is_modelled else None
         workload = {**describe(self.spec, self.trace(load, 0.0), self.rate(load)), "load": load,
                     "theory_load": self.rate(load) * service_law(self.spec, self.model).moment(1),
                     "max_batch": self.args.max_batch, "quantum": self.args.quantum, "workers": self.args.workers,
                     "model": self.args.model, "burst": {"num_requests": self.burst_size, "max_new_tokens": self.burst_len}}
         targets = {**evaluate_targets(results), **frontier_targets(results)}
         return {"load": load, "policies": results, "srpt_ideal_s": bound, "workload": workload, "targets": targets}
+
+    def _add_yardsticks(self, name: str, result: dict, load: float) -> None:
+        from benchmarks.sched_ideal import calibrated, yardsticks
+
+        policy, sigma = parse_run(name)
+        trace = self.trace(load, sigma)
+        model = calibrated(self.model, trace, result["overhead"].get("busy_s"))
+        result["service_scale"] = model.step_s / self.model.step_s
+        result.update(yardsticks(policy, trace, result["mean_turnaround_s"], self.rate(load), self.spec, model,
+                                 self.args.quantum))
 
     def policy(self, name: str, load: float) -> dict:
         from agents.launch.kernelproc import KernelProcess

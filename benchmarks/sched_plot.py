@@ -1,6 +1,7 @@
 """`aiosim bench sched --png`: mean turnaround against load, one colour per policy run, the
 measured values as points, the ideal replay of each as a line, and the region below the ideal
-SRPT replay shaded (no policy can get there). matplotlib (Agg) is imported here only."""
+SRPT replay shaded (no policy can get there; absent when the bench ran more than one worker
+or batch). matplotlib (Agg) is imported here only."""
 
 from __future__ import annotations
 
@@ -29,8 +30,9 @@ def plot_sweep(sweep: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 5.5))
     loads = [b["load"] for b in sweep]
     bounds = [b["srpt_ideal_s"] for b in sweep]
-    ax.fill_between(loads, 0, bounds, color="0.85", label="below the ideal SRPT replay (unreachable)")
-    ax.plot(loads, bounds, color="0.4", linewidth=1)
+    if None not in bounds:
+        ax.fill_between(loads, 0, bounds, color="0.85", label="below the ideal SRPT replay (unreachable)")
+        ax.plot(loads, bounds, color="0.4", linewidth=1)
     cmap = colormaps["tab10"]
     for i, (name, s) in enumerate(sweep_series(sweep).items()):
         color = cmap(i % cmap.N)

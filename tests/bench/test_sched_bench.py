@@ -221,6 +221,8 @@ def test_sweep_plot(tmp_path):
     assert sweep_series(sweep)["fifo"] == {"load": [0.5, 0.9], "measured": [0.5, 0.9], "ideal": [0.45, 0.81]}
     plot_sweep(sweep, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    plot_sweep([{**b, "srpt_ideal_s": None} for b in sweep], tmp_path / "batched.png")  # no bound: no shading
+    assert (tmp_path / "batched.png").stat().st_size > 0
 
 
 def test_burst_and_flags():
