@@ -216,9 +216,12 @@ def test_frontier_targets_and_runs():
 
 def test_sweep_plot(tmp_path):
     sweep = [{"load": load, "srpt_ideal_s": 0.1 * load,
-              "policies": {"fifo": {"mean_turnaround_s": load, "ideal_mean_turnaround_s": 0.9 * load}}}
+              "policies": {"fifo": {"mean_turnaround_s": load, "ideal_mean_turnaround_s": 0.9 * load,
+                                    "srpt_ideal_same_service_s": 0.5}}}
              for load in (0.5, 0.9)]
     assert sweep_series(sweep)["fifo"] == {"load": [0.5, 0.9], "measured": [0.5, 0.9], "ideal": [0.45, 0.81]}
+    relative = sweep_series(sweep, "srpt_ideal_same_service_s")["fifo"]
+    assert relative["measured"] == [1.0, 1.8] and relative["ideal"] == pytest.approx([0.9, 1.62])
     plot_sweep(sweep, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     plot_sweep([{**b, "srpt_ideal_s": None} for b in sweep], tmp_path / "batched.png")  # no bound: no shading
