@@ -8,18 +8,25 @@ from the slices after a request's first, prefill as the mean excess of its first
 run's ideal then scales it so that the trace's total service equals the worker busy time that
 run measured (`calibrated`): the machine's speed drifts between runs (other load, clocks), and
 near saturation a few percent of speed moves the queue a lot. Busy time excludes the kernel's
-gaps between plans, so the ideal has no scheduling overhead at all.
+gaps between plans, so the ideal has no scheduling overhead at all. Where a closed form exists,
+the ideal replay of LONG_RUN_REQUESTS drawn from the same law at the same rate sits beside it
+(`ideal_long_run_s`): it converges to the closed form, a check of the replay itself, while a
+trace of a few hundred requests from an empty queue need not.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
+from itertools import accumulate
 from statistics import fmean
 
 from benchmarks.ideal import JobSpec, ideal_mean_turnaround_s
 from benchmarks.sched_workload import TraceRequest, WorkloadSpec, length_law
 from benchmarks.theory import ServiceLaw, theory_mean_turnaround_s
 from kernel.scheduler import SchedConfig
+
+LONG_RUN_REQUESTS = 100_000
 
 
 @dataclass(slots=True, frozen=True)
@@ -80,10 +87,20 @@ def yardsticks(policy: str, trace: list[TraceRequest], measured_s: float | None,
     ideal = ideal_mean_turnaround_s(job_specs(trace, model), policy, **ideal_knobs(quantum, model))
     bound = srpt_bound_s(trace, model)
     is_hinted = any(r.expected_tokens is not None for r in trace)
-    theory, law = (None, None) if is_hinted else theory_mean_turnaround_s(policy, rate_per_s, service_law(spec, model))
+    service = service_law(spec, model)
+    theory, law = (None, None) if is_hinted else theory_mean_turnaround_s(policy, rate_per_s, service)
+    long_run = long_run_ideal_s(policy, rate_per_s, service, LONG_RUN_REQUESTS) if theory is not None else None
     return {"ideal_mean_turnaround_s": ideal, "ratio_to_ideal": _ratio(measured_s, ideal),
             "srpt_ideal_same_service_s": bound, "ratio_to_srpt_ideal": _ratio(measured_s, bound),
-            "theory_mean_turnaround_s": theory, "theory_law": law}
+            "theory_mean_turnaround_s": theory, "theory_law": law, "ideal_long_run_s": long_run}
+
+
+def long_run_ideal_s(policy: str, rate_per_s: float, law: ServiceLaw, num_requests: int, seed: int = 0) -> float | None:
+    """The ideal replay of num_requests Poisson arrivals at rate_per_s with sizes drawn from `law`."""
+    rng = random.Random(f"long-run-{seed}")
+    sizes = rng.choices(law.sizes, cum_weights=list(accumulate(law.probs)), k=num_requests)
+    arrivals = accumulate(rng.expovariate(rate_per_s) for _ in range(num_requests))
+    return ideal_mean_turnaround_s([JobSpec(t, s) for t, s in zip(arrivals, sizes, strict=True)], policy)
 
 
 def _ratio(value: float | None, base: float | None) -> float | None:

@@ -15,6 +15,7 @@ COLUMNS = (
     ("mean_waiting_s", "wait", "{:.3f}"), ("mean_turnaround_s", "turnaround", "{:.3f}"),
     ("ideal_mean_turnaround_s", "ideal", "{:.3f}"), ("ratio_to_ideal", "x ideal", "{:.2f}"),
     ("ratio_to_srpt_ideal", "x srpt", "{:.2f}"), ("theory_mean_turnaround_s", "theory", "{:.3f}"),
+    ("ideal_long_run_s", "long run", "{:.3f}"),
     ("p99_turnaround_s", "p99 turn", "{:.3f}"), ("mean_queued_s", "queued", "{:.3f}"),
     ("mean_ttft_s", "ttft", "{:.3f}"), ("tokens_per_s", "tok/s", "{:.0f}"),
     ("saturated_tokens_per_s", "sat tok/s", "{:.0f}"), ("preemptions", "preempt", "{:d}"),

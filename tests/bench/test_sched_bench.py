@@ -9,8 +9,17 @@ import sys
 
 import pytest
 
+from benchmarks import sched_ideal
 from benchmarks.sched import configure, ordered_policies, parse_run, policy_runs
-from benchmarks.sched_ideal import ServiceModel, calibrated, service_model, srpt_bound_s, yardsticks
+from benchmarks.sched_ideal import (
+    ServiceModel,
+    calibrated,
+    long_run_ideal_s,
+    service_law,
+    service_model,
+    srpt_bound_s,
+    yardsticks,
+)
 from benchmarks.sched_plot import plot_sweep, sweep_series
 from benchmarks.sched_report import (
     evaluate_targets,
@@ -184,7 +193,8 @@ def test_service_model_splits_prefill_from_steps():
     assert service_model([{"slices": [[0, 0.0, 0.02, 10]]}]) == ServiceModel(0.0, 0.002)
 
 
-def test_yardsticks_of_a_trace():
+def test_yardsticks_of_a_trace(monkeypatch):
+    monkeypatch.setattr(sched_ideal, "LONG_RUN_REQUESTS", 20_000)
     spec = WorkloadSpec(num_requests=400, num_agents=4, seed=0)
     model = ServiceModel(0.0, 0.002)
     rate = arrival_rate(0.6, 500.0, sum(draw_lengths(spec)) / 400)
@@ -198,7 +208,11 @@ def test_yardsticks_of_a_trace():
         assert yardsticks(policy, trace, None, rate, spec, model, 16)["ideal_mean_turnaround_s"] >= bound
     noisy = yardsticks("srpt", make_trace(spec, rate, hint_noise=1.0), None, rate, spec, model, 16)
     assert noisy["theory_law"] is None and noisy["ideal_mean_turnaround_s"] > bound
-    assert yardsticks("mlfq", trace, None, rate, spec, model, 16)["theory_law"] is None
+    assert yardsticks("mlfq", trace, None, rate, spec, model, 16)["ideal_long_run_s"] is None
+    assert noisy["ideal_long_run_s"] is None
+    assert fifo["ideal_long_run_s"] == pytest.approx(fifo["theory_mean_turnaround_s"], rel=0.1)  # load 0.6 (of the sample)
+    law = service_law(spec, model)
+    assert long_run_ideal_s("rr", 0.5 / law.moment(1), law, 20_000) == pytest.approx(2 * law.moment(1), rel=0.05)
 
 
 def test_frontier_targets_and_runs():
