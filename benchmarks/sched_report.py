@@ -116,7 +116,7 @@ def frontier_targets(policies: dict[str, dict]) -> dict[str, dict]:
     targets: dict[str, dict] = {}
     fifo, rr, srpt = (policies.get(p, {}).get("ratio_to_ideal") for p in ("fifo", "rr", "srpt"))
     if fifo is not None:
-        targets["fifo_within_10pct_of_ideal"] = {"ratio": fifo, "limit": 0.10, "passed": abs(fifo - 1) <= 0.10}
+        targets["fifo_within_10pct_of_ideal"] = {"ratio": fifo, "limit": [0.9, 1.1], "passed": 0.9 <= fifo <= 1.1}
     if rr is not None:
         targets["rr_le_1.2x_ideal_ps"] = {"ratio": rr, "limit": 1.2, "passed": rr <= 1.2}
     if srpt is not None:
