@@ -7,7 +7,11 @@ capacity that sizes the arrival rate), then the trace: Poisson arrivals offering
 capacity tokens/s, lengths bounded-Pareto on [8, 512]. Figures come from the kernel's own
 timelines (sched.stats); the overhead ratio is sched.stats' gap per decode step (kernel
 scheduling + IPC between back-to-back plans) over busy worker time per decode step, counted
-over the trace only. Heavy imports (zmq, the SDK) happen inside main().
+over the trace only. Beside every measurement: the ideal replay of the same trace and the M/G/1
+closed form (benchmarks/sched_ideal.py), and the ideal SRPT replay, the bound no policy can beat.
+`--loads` sweeps the offered load (the same trace, rescaled in time; capacity and the service
+model come from the first run) and `--png` plots it; srpt also runs with noisy hints
+(`--hint-noise`, as `srpt~<sigma>`). Heavy imports (zmq, the SDK) happen inside main().
 """
 
 from __future__ import annotations
@@ -36,13 +40,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--agents", type=int, default=16, help="clients (bench-<i>), >= 1")
     parser.add_argument("--requests", type=int, default=300, help="requests in the trace")
     parser.add_argument("--load", type=float, default=0.8, help="offered tokens/s as a fraction of measured capacity")
+    parser.add_argument("--loads", help="comma-separated loads to sweep (instead of --load), e.g. 0.5,0.7,0.8,0.9")
+    parser.add_argument("--hint-noise", default="0.5,1.0",
+                        help="srpt also runs with each request's hint times a seeded lognormal factor exp(sigma Z), "
+                             "for each of these sigmas (comma-separated; '' for none)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quantum", type=int, default=16, help="decode steps per slice (rr, fair, priority; mlfq level 0)")
+    parser.add_argument("--quantum", type=int, default=16, help="decode steps per slice (rr, fair, priority, srpt, las, plas; mlfq level 0)")
     parser.add_argument("--max-batch", type=int, default=1, help="requests decoded together, the same for every policy")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per kernel")
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--burst-tokens", type=int, default=3000, help="output tokens in the saturating burst")
     parser.add_argument("--json", metavar="PATH", help="write the results here")
+    parser.add_argument("--png", metavar="PATH", help="plot mean turnaround against load: measured, ideal, SRPT bound")
     parser.add_argument("--timelines", metavar="PATH", help="also write every trace request's sched.stats timeline here")
     parser.set_defaults(func=main)
 
@@ -59,33 +68,54 @@ def ordered_policies(text: str) -> list[str]:
     return sorted(dict.fromkeys(names), key=lambda p: p != "fifo")
 
 
-def main(args: argparse.Namespace) -> int:
-    from benchmarks.sched_report import evaluate_targets, format_table
-    from benchmarks.sched_workload import WorkloadSpec, describe, draw_lengths
+def policy_runs(policies: list[str], hint_noise: str) -> list[str]:
+    """The runs: every policy, then srpt~<sigma> for each hint noise when srpt is among them."""
+    sigmas = [float(x) for x in hint_noise.split(",") if x.strip()]
+    if any(x <= 0 for x in sigmas):
+        raise SystemExit("bench sched: --hint-noise sigmas must be > 0")
+    return policies + ([f"srpt~{x:g}" for x in sigmas] if "srpt" in policies else [])
 
-    if args.agents < 1 or args.requests < 1 or not 0 < args.load:
-        raise SystemExit("bench sched: --agents, --requests and --load must be positive")
+
+def parse_run(name: str) -> tuple[str, float]:
+    """'srpt~0.5' -> ('srpt', 0.5); a plain policy has noise 0."""
+    policy, _, sigma = name.partition("~")
+    return policy, float(sigma or 0.0)
+
+
+def sweep_loads(args: argparse.Namespace) -> list[float]:
+    loads = [float(x) for x in args.loads.split(",") if x.strip()] if args.loads else [args.load]
+    if not loads or any(not 0 < x for x in loads):
+        raise SystemExit("bench sched: loads must be positive")
+    return loads
+
+
+def main(args: argparse.Namespace) -> int:
+    from benchmarks.sched_report import format_table
+    from benchmarks.sched_workload import WorkloadSpec, draw_lengths
+
+    if args.agents < 1 or args.requests < 1:
+        raise SystemExit("bench sched: --agents and --requests must be positive")
     t0 = time.monotonic()
-    policies = ordered_policies(args.policies)
+    loads, runs = sweep_loads(args), policy_runs(ordered_policies(args.policies), args.hint_noise)
     spec = WorkloadSpec(args.requests, args.agents, args.seed)
     lengths = draw_lengths(spec)
-    mean_tokens = sum(lengths) / len(lengths)
-    run = Run(args, spec, mean_tokens)
-    results = {}
-    for policy in policies:
-        results[policy] = run.policy(policy)
-    workload = {**describe(spec, run.trace, run.rate), "load": args.load, "max_batch": args.max_batch,
-                "quantum": args.quantum, "workers": args.workers, "model": args.model,
-                "burst": {"num_requests": run.burst_size, "max_new_tokens": run.burst_len},
-                "capacity_policy": policies[0]}
-    targets = evaluate_targets(results)
-    out = {"policies": results, "workload": workload, "capacity_tokens_per_s": run.capacity,
-           "targets": targets, "wall_s": time.monotonic() - t0}
-    print(format_table(results, targets, run.capacity, workload))
+    run = Run(args, spec, sum(lengths) / len(lengths))
+    sweep = []
+    for load in loads:
+        results = {name: run.policy(name, load) for name in runs}
+        block = run.block(load, results)
+        print(format_table(block, run.capacity))
+        sweep.append(block)
+    out = {"loads": sweep, "capacity_tokens_per_s": run.capacity, "service_model": run.model.to_dict(),
+           "capacity_policy": runs[0], "wall_s": time.monotonic() - t0}
     progress(f"done in {out['wall_s']:.0f} s")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)
+    if args.png:
+        from benchmarks.sched_plot import plot_sweep
+
+        plot_sweep(sweep, Path(args.png))
     if args.timelines:
         with open(args.timelines, "w") as fh:
             json.dump(run.timelines, fh)
@@ -93,7 +123,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 class Run:
-    """State shared across policies: the capacity (from the first policy's burst) and the trace."""
+    """State shared across runs: capacity and service model (from the first run's burst) and
+    the traces per (load, hint noise)."""
 
     def __init__(self, args: argparse.Namespace, spec: Any, mean_tokens: float) -> None:
         self.args, self.spec = args, spec
@@ -101,23 +132,63 @@ class Run:
         self.burst_size = max(4 * args.max_batch, math.ceil(args.burst_tokens / self.burst_len))
         self.mean_tokens = mean_tokens
         self.capacity: float | None = None
-        self.rate = 0.0
-        self.trace: list = []
+        self.model: Any = None
         self.timelines: dict[str, list[dict]] = {}
 
-    def policy(self, policy: str) -> dict:
+    def rate(self, load: float) -> float:
+        from benchmarks.sched_workload import arrival_rate
+
+        return arrival_rate(load, self.capacity, self.mean_tokens)
+
+    def trace(self, load: float, sigma: float) -> list:
+        from benchmarks.sched_workload import make_trace
+
+        return make_trace(self.spec, self.rate(load), hint_noise=sigma)
+
+    def block(self, load: float, results: dict[str, dict]) -> dict:
+        """One load's results with their yardsticks, the workload, targets and srpt_ideal_s: the
+        ideal SRPT replay with the first burst's service model (each run's own bound, with its
+        calibrated model, is its srpt_ideal_same_service_s). The ideal models one server at
+        batch 1: with more workers or a larger batch the yardsticks are left out."""
+        from benchmarks.sched_ideal import service_law, srpt_bound_s
+        from benchmarks.sched_report import evaluate_targets, frontier_targets
+        from benchmarks.sched_workload import describe
+
+        is_modelled = self.args.max_batch == 1 and self.args.workers == 1
+        for name, result in results.items():
+            if is_modelled:
+                self._add_yardsticks(name, result, load)
+        bound = srpt_bound_s(self.trace(load, 0.0), self.model) if is_modelled else None
+        workload = {**describe(self.spec, self.trace(load, 0.0), self.rate(load)), "load": load,
+                    "theory_load": self.rate(load) * service_law(self.spec, self.model).moment(1),
+                    "max_batch": self.args.max_batch, "quantum": self.args.quantum, "workers": self.args.workers,
+                    "model": self.args.model, "burst": {"num_requests": self.burst_size, "max_new_tokens": self.burst_len}}
+        targets = {**evaluate_targets(results), **frontier_targets(results)}
+        return {"load": load, "policies": results, "srpt_ideal_s": bound, "workload": workload, "targets": targets}
+
+    def _add_yardsticks(self, name: str, result: dict, load: float) -> None:
+        from benchmarks.sched_ideal import calibrated, yardsticks
+
+        policy, sigma = parse_run(name)
+        trace = self.trace(load, sigma)
+        model = calibrated(self.model, trace, result["overhead"].get("busy_s"))
+        result["service_scale"] = model.step_s / self.model.step_s
+        result.update(yardsticks(policy, trace, result["mean_turnaround_s"], self.rate(load), self.spec, model,
+                                 self.args.quantum))
+
+    def policy(self, name: str, load: float) -> dict:
         from agents.launch.kernelproc import KernelProcess
         from benchmarks.sched_driver import Driver, kernel_flags
 
         started = time.monotonic()
-        progress(f"{policy}: starting kernel")
+        progress(f"{name} at load {load:g}: starting kernel")
         state_dir = Path(tempfile.mkdtemp(prefix="aiosim-sched-"))
-        kernel = KernelProcess.start(kernel_flags(self.args, policy), state_dir)
+        kernel = KernelProcess.start(kernel_flags(self.args, parse_run(name)[0]), state_dir)
         driver = None
         try:
             kernel.wait_ready(self.args.workers)
             driver = Driver(kernel.address, self.args.agents)
-            result = self._measure(policy, kernel, driver)
+            result = self._measure(name, load, kernel, driver)
         finally:
             if driver is not None:
                 driver.close()
@@ -127,35 +198,34 @@ class Run:
         result["wall_s"] = time.monotonic() - started
         return result
 
-    def _measure(self, policy: str, kernel: Any, driver: Any) -> dict:
+    def _measure(self, name: str, load: float, kernel: Any, driver: Any) -> dict:
+        from benchmarks.sched_ideal import service_model
         from benchmarks.sched_report import overhead_delta, rows_with_label, summarize, tokens_per_s
-        from benchmarks.sched_workload import arrival_rate, make_burst, make_trace
+        from benchmarks.sched_workload import make_burst
 
         driver.replay(make_burst(self.args.agents, self.args.agents, self.burst_len, prefix="u"), timeout_s=600)
         burst = make_burst(self.burst_size, self.args.agents, self.burst_len)
-        progress(f"{policy}: burst of {len(burst)} x {self.burst_len} tokens")
+        progress(f"{name}: burst of {len(burst)} x {self.burst_len} tokens")
         burst_run = driver.replay(burst, timeout_s=600)
         before = kernel.stats()
         saturated = tokens_per_s(rows_with_label(before, "w"))
         if self.capacity is None:
-            self.capacity = saturated
-            self.rate = arrival_rate(self.args.load, saturated, self.mean_tokens)
-            self.trace = make_trace(self.spec, self.rate)
-            progress(f"capacity {saturated:.0f} tok/s -> {self.rate:.2f} requests/s, "
-                     f"trace {self.trace[-1].arrival_s:.0f} s")
-        progress(f"{policy}: replaying {len(self.trace)} requests")
-        replay = driver.replay(self.trace, timeout_s=600)
+            self.capacity, self.model = saturated, service_model(rows_with_label(before, "w"))
+            progress(f"capacity {saturated:.0f} tok/s, prefill {self.model.prefill_s * 1e3:.2f} ms, "
+                     f"step {self.model.step_s * 1e3:.2f} ms")
+        trace = self.trace(load, parse_run(name)[1])
+        progress(f"{name}: replaying {len(trace)} requests at {self.rate(load):.2f}/s over {trace[-1].arrival_s:.0f} s")
+        replay = driver.replay(trace, timeout_s=600)
         after = kernel.stats()
         overhead = overhead_delta(before.get("overhead"), after.get("overhead"))
         rows = rows_with_label(after, "r")
-        self.timelines[policy] = rows
-        result = summarize(rows, len(self.trace))
+        self.timelines[f"{name}@{load:g}"] = rows
+        result = summarize(rows, len(trace))
         lags = replay.submit_lag_s
         result.update(
             saturated_tokens_per_s=saturated, overhead_ratio=overhead["overhead_ratio"], overhead=overhead,
             burst_failures=len(burst_run.failures), failures=replay.failures[:10], replay_wall_s=replay.wall_s,
             max_submit_lag_s=max(lags, default=0.0), mean_submit_lag_s=sum(lags) / len(lags) if lags else 0.0,
         )
-        progress(f"{policy}: mean turnaround {result['mean_turnaround_s']}, "
-                 f"overhead {overhead['overhead_ratio']}")
+        progress(f"{name}: mean turnaround {result['mean_turnaround_s']}, overhead {overhead['overhead_ratio']}")
         return result

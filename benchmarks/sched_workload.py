@@ -2,7 +2,10 @@
 
 Pure (stdlib only). Output lengths follow a bounded Pareto law on [min_tokens, max_tokens]
 (most requests short, a few long: the case where fifo suffers head-of-line blocking); each
-request goes to an agent drawn uniformly; arrivals are Poisson at `rate_per_s` requests/s.
+request goes to an agent drawn uniformly; arrivals are Poisson at `rate_per_s` requests/s, drawn
+as unit exponentials scaled by the rate, so the traces of one seed at different loads differ
+only in time scale. With hint_noise sigma > 0 each request carries an expected_tokens hint for
+srpt: its length times a seeded lognormal factor exp(sigma Z), Z standard normal (median 1).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class TraceRequest:
     priority: int  # used by the priority policy only (lower runs first)
     prompt: str
     label: str  # request_id label; the kernel's rid is bench-<agent>/<label>
+    expected_tokens: int | None = None  # srpt's hint; None: max_new_tokens (exact)
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,19 +61,41 @@ def arrival_rate(load: float, capacity_tokens_per_s: float, mean_tokens: float) 
     return load * capacity_tokens_per_s / mean_tokens
 
 
-def make_trace(spec: WorkloadSpec, rate_per_s: float) -> list[TraceRequest]:
-    """The trace: Poisson arrivals at rate_per_s over the seeded lengths, agents and priorities."""
+def make_trace(spec: WorkloadSpec, rate_per_s: float, hint_noise: float = 0.0, prefix: str = "r") -> list[TraceRequest]:
+    """The trace: Poisson arrivals at rate_per_s over the seeded lengths, agents and priorities
+    (labels <prefix><i>), with hints perturbed by hint_noise (0: no hint sent)."""
     lengths = draw_lengths(spec)
+    hints = noisy_hints(lengths, hint_noise, spec.seed)
     rng = random.Random(f"arrivals-{spec.seed}")
     t = 0.0
     trace = []
     for i, length in enumerate(lengths):
         if i:
-            t += rng.expovariate(rate_per_s)
+            t += rng.expovariate(1.0) / rate_per_s
         agent = rng.randrange(spec.num_agents)
         words = " ".join(rng.choice(PROMPT_WORDS) for _ in range(4))
-        trace.append(TraceRequest(i, agent, t, length, agent % spec.num_priorities, f"task {i}: {words}", f"r{i}"))
+        trace.append(TraceRequest(i, agent, t, length, agent % spec.num_priorities, f"task {i}: {words}",
+                                  f"{prefix}{i}", hints[i]))
     return trace
+
+
+def noisy_hints(lengths: list[int], sigma: float, seed: int) -> list[int | None]:
+    """Each length times exp(sigma Z), rounded, in [1, 8192]; all None when sigma is 0."""
+    if sigma <= 0:
+        return [None] * len(lengths)
+    rng = random.Random(f"hints-{seed}-{sigma}")
+    return [min(8192, max(1, round(n * math.exp(sigma * rng.gauss(0.0, 1.0))))) for n in lengths]
+
+
+def length_law(spec: WorkloadSpec) -> dict[int, float]:
+    """The exact law of draw_lengths: P(length = k), the bounded Pareto rounded to whole tokens."""
+    low, high, alpha = spec.min_tokens, spec.max_tokens, spec.pareto_alpha
+
+    def cdf(x: float) -> float:
+        x = min(max(x, low), high)
+        return (1 - (low / x) ** alpha) / (1 - (low / high) ** alpha)
+
+    return {k: cdf(k + 0.5) - cdf(k - 0.5) for k in range(low, high + 1)}
 
 
 def make_burst(num_requests: int, num_agents: int, max_new_tokens: int, prefix: str = "w") -> list[TraceRequest]:

@@ -142,7 +142,7 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
         return p
     _add_module(sub, "agents.launch.cli")
     b = sub.add_parser("bench", help="benchmarks (results in JSON)").add_subparsers(dest="bench", required=True)
-    for name in ("switch", "sched", "table5", "engine", "chaos", "scale", "gateway"):
+    for name in ("switch", "sched", "programs", "table5", "engine", "chaos", "scale", "gateway"):
         _add_module(b, f"benchmarks.{name}")
     return p
 

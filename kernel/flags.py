@@ -7,10 +7,14 @@ import os
 from pathlib import Path
 
 from kernel.config import DEFAULT_KV_POOL_BYTES, KernelConfig, default_state_dir
+from kernel.scheduler.policies import POLICIES as POLICY_CLASSES
 
 DEFAULT_CHECKPOINT_EVERY = 64  # decode steps; see `aiosim bench chaos` for its cost (checkpoint_overhead)
 
-POLICIES = ("fifo", "rr", "mlfq", "fair", "priority")
+POLICIES = tuple(POLICY_CLASSES)
+POLICY_HELP = ("scheduling policy: fifo (run to completion), rr (round robin), mlfq (feedback queues), fair (VTC per "
+               "agent), priority (lower first, with aging), srpt (shortest remaining by max_new_tokens or the "
+               "expected_tokens hint), las (least attained service), plas (least attained service per program)")
 
 
 def default_address(state_dir: Path | None = None) -> str:
@@ -68,13 +72,16 @@ def add_kernel_flags(p: argparse.ArgumentParser, with_address: bool = True) -> N
 
 def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("scheduler")
-    s.add_argument("--scheduler", default="fifo", choices=POLICIES, help="scheduling policy")
-    s.add_argument("--quantum", type=int, default=8, help="decode steps per slice (rr; base quantum of mlfq)")
+    s.add_argument("--scheduler", default="fifo", choices=POLICIES, help=POLICY_HELP)
+    s.add_argument("--quantum", type=int, default=8, help="decode steps per slice (rr, fair, priority, srpt, las, plas; base quantum of mlfq)")
     s.add_argument("--max-batch", type=int, default=1, help="requests decoded together per step (bit-identical outputs at any value on the native engine; on --engine hf only at 1)")
     s.add_argument("--kv-pool-bytes", "--kv-budget", dest="kv_pool_bytes", type=parse_bytes, default=DEFAULT_KV_POOL_BYTES,
                    help="each worker's KV pool (the one KV limit: the scheduler swaps preempted requests out beyond it); default %(default)s")
     s.add_argument("--preempt", default="swap", choices=("swap", "recompute"), help="swap KV to LMDB, or drop it and re-prefill on resume")
     s.add_argument("--fifo-slice-steps", type=int, default=None, help="fifo: decode steps per slice before the kernel looks again (default 16)")
+    s.add_argument("--priority-aging-s", type=float, default=None,
+                   help="priority: seconds of waiting worth one priority level (default 1.0); a request runs ahead of "
+                        "every one arriving more than priority x this after it")
     s.add_argument("--checkpoint-every", type=int, default=DEFAULT_CHECKPOINT_EVERY,
                    help="decode steps between a running request's checkpoints to LMDB (KV included), which bound "
                         "what a worker crash costs it: it replays from its last checkpoint; 0 = never (replay from "
@@ -94,7 +101,8 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
         tool_workers=args.tool_workers, tool_timeout_s=args.tool_timeout_s,
         reattach_grace_s=getattr(args, "reattach_grace", 60.0), gateway=getattr(args, "gateway", None) or "",
         sched_options={"checkpoint_every": getattr(args, "checkpoint_every", DEFAULT_CHECKPOINT_EVERY),
-                       **({} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps})},
+                       **({} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps}),
+                       **({} if getattr(args, "priority_aging_s", None) is None else {"priority_aging_s": args.priority_aging_s})},
     )
 
 
@@ -110,6 +118,7 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
     optional = {"--curve-allow": "curve_allow", "--max-message-bytes": "max_message_bytes", "--mem-quota": "mem_quota", "--tool-workers": "tool_workers",
                 "--tool-timeout-s": "tool_timeout_s", "--on-invalid-snapshot": "on_invalid_snapshot",
                 "--kv-pool-bytes": "kv_pool_bytes", "--engine": "engine", "--fifo-slice-steps": "fifo_slice_steps",
+                "--priority-aging-s": "priority_aging_s",
                 "--checkpoint-every": "checkpoint_every", "--reattach-grace": "reattach_grace", "--profile": "profile",
                 "--gateway": "gateway"}
     for flag, attr in optional.items():

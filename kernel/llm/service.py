@@ -163,7 +163,7 @@ class LLMService:
         if params["seed"] is None:
             params["seed"] = stable_seed(sub.rid)  # fixed here, so a replay draws the same tokens
         req = SeqRequest(sub.rid, sub.agent, sub.arrival_s, len(ids), params["max_new_tokens"], params["num_beams"],
-                         sub.args["priority"])
+                         sub.args["priority"], sub.args["expected_tokens"], sub.args["program_id"])
         checkpoint = sub.resume[1:] if sub.resume is not None else None
         try:
             self.core.submit(req, ids, params, time.monotonic(), checkpoint)

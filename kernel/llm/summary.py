@@ -24,7 +24,7 @@ def summary_submission(service: LLMService, sub: Submission, ids: list[int]) -> 
     room = max_context - num_summary - len(instruction)
     prompt_ids = instruction + old[-room:]
     args = {**sub.args, "max_new_tokens": num_summary, "temperature": 0.0, "num_beams": 1, "stop": None,
-            "stop_token_ids": None, "stream": False}
+            "stop_token_ids": None, "stream": False, "expected_tokens": None}
 
     def on_done(result: dict | SyscallError) -> None:
         if sub.rid not in service.live:

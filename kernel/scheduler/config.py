@@ -19,7 +19,9 @@ class SchedConfig:
     "swap" (snapshot with KV) or "recompute" (snapshot without KV, re-prefilled on restore).
     checkpoint_every: a request that has decoded this many steps since its last durable state
     is checkpointed (snapshot with KV, kept resident) at the end of its slice, so a worker's
-    death costs it at most that many steps of replay.
+    death costs it at most that many steps of replay. priority_aging_s: what one priority level
+    is worth in seconds of waiting (priority ranks by arrival + priority * priority_aging_s).
+    plas_forget_s: plas forgets a program that has had no live call for this long.
     """
 
     policy: str = "rr"
@@ -33,6 +35,8 @@ class SchedConfig:
     mlfq_levels: int = 3
     mlfq_boost_s: float = 1.0
     fair_weights: dict[str, float] = field(default_factory=dict)
+    priority_aging_s: float = 1.0
+    plas_forget_s: float = 60.0
 
     def __post_init__(self) -> None:
         for name in ("quantum", "max_batch", "fifo_slice_steps", "mlfq_levels", "kv_block_tokens"):
@@ -44,8 +48,9 @@ class SchedConfig:
             raise ValueError("SchedConfig.checkpoint_every must be >= 0")
         if self.kv_budget_bytes is not None and self.kv_budget_bytes < 0:
             raise ValueError("SchedConfig.kv_budget_bytes must be >= 0 or None")
-        if self.mlfq_boost_s <= 0:
-            raise ValueError("SchedConfig.mlfq_boost_s must be > 0")
+        for name in ("mlfq_boost_s", "priority_aging_s", "plas_forget_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"SchedConfig.{name} must be > 0")
         if any(w <= 0 for w in self.fair_weights.values()):
             raise ValueError("SchedConfig.fair_weights must be > 0")
 

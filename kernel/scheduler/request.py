@@ -33,6 +33,8 @@ class SeqRequest:
     max_new_tokens: int
     num_beams: int = 1
     priority: int = 0
+    expected_tokens: int | None = None  # the agent's length hint (srpt); None: max_new_tokens
+    program_id: str | None = None  # the agent's label grouping its calls into one program (plas)
     kv_block_tokens: int = 1  # the workers' KV block size (set by the Scheduler on submit)
     # -- owned by the Scheduler (the kernel reads, never writes)
     num_generated: int = 0
@@ -65,6 +67,12 @@ class SeqRequest:
     @property
     def num_remaining(self) -> int:
         return max(0, self.max_new_tokens - self.num_generated)
+
+    @property
+    def program(self) -> tuple[str, str | None]:
+        """The program this call belongs to: (agent, program_id); all of an agent's calls
+        without a program_id form one program. Agent first, so agents' labels never collide."""
+        return (self.agent, self.program_id)
 
     @property
     def is_runnable(self) -> bool:

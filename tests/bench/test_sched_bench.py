@@ -9,13 +9,26 @@ import sys
 
 import pytest
 
-from benchmarks.sched import configure, ordered_policies
+from benchmarks import sched_ideal
+from benchmarks.sched import configure, ordered_policies, parse_run, policy_runs
+from benchmarks.sched_ideal import (
+    ServiceModel,
+    calibrated,
+    long_run_ideal_s,
+    service_law,
+    service_model,
+    srpt_bound_s,
+    yardsticks,
+)
+from benchmarks.sched_plot import plot_sweep, sweep_series
 from benchmarks.sched_report import (
     evaluate_targets,
     format_table,
+    frontier_targets,
     overhead_delta,
     rows_with_label,
     summarize,
+    verdict_line,
 )
 from benchmarks.sched_workload import (
     WorkloadSpec,
@@ -23,8 +36,10 @@ from benchmarks.sched_workload import (
     bounded_pareto,
     describe,
     draw_lengths,
+    length_law,
     make_burst,
     make_trace,
+    noisy_hints,
     percentile,
 )
 
@@ -125,15 +140,106 @@ def test_targets_pass_and_fail():
     assert t["rr_tokens_per_s_ge_0.9x_fifo"]["saturated"]["ratio"] == pytest.approx(250 / 300)
 
 
-def test_table_shows_every_policy_and_verdict():
+def test_table_shows_every_policy_andverdict_line():
     policies = {"fifo": {**_metrics(1.0, 2.0, 100, 300, 0.01), "num_requests": 3},
                 "rr": {**_metrics(0.4, 1.0, 95, 290, None), "num_requests": 3}}
     workload = {"num_requests": 3, "num_agents": 2, "arrival_rate_per_s": 1.0, "load": 0.8, "mean_tokens": 10.0,
                 "max_batch": 1, "quantum": 16}
-    table = format_table(policies, evaluate_targets(policies), 300.0, workload)
-    assert "fifo" in table and "rr" in table
+    policies["fifo"]["ratio_to_ideal"] = 1.04
+    targets = {**evaluate_targets(policies), **frontier_targets(policies)}
+    block = {"policies": policies, "targets": targets, "workload": workload, "srpt_ideal_s": 0.5}
+    table = format_table(block, 300.0)
+    assert "fifo" in table and "rr" in table and "ideal SRPT (the bound) 0.500 s" in table
+    assert "PASS  fifo_within_10pct_of_ideal" in table
     assert "PASS  rr_waiting_le_0.5x_fifo" in table
     assert "FAIL  overhead_le_5pct_of_forward" not in table  # rr's missing ratio is skipped, fifo's passes
+
+
+def test_hints_are_seeded_lognormal_and_leave_the_trace_alone():
+    spec = WorkloadSpec(num_requests=2000, num_agents=4, seed=0)
+    exact, noisy = make_trace(spec, 5.0), make_trace(spec, 5.0, hint_noise=1.0)
+    assert [r.expected_tokens for r in exact] == [None] * 2000
+    assert [(r.arrival_s, r.max_new_tokens) for r in exact] == [(r.arrival_s, r.max_new_tokens) for r in noisy]
+    ratios = sorted(r.expected_tokens / r.max_new_tokens for r in noisy)
+    assert 0.85 < ratios[1000] < 1.15  # median factor 1
+    assert 0.1 < ratios[100] < 0.4 and 2.5 < ratios[1900] < 8  # 5th and 95th: exp(-1.645) = 0.19, exp(1.645) = 5.2
+    assert noisy_hints([10, 20], 0.5, 3) == noisy_hints([10, 20], 0.5, 3) != noisy_hints([10, 20], 0.5, 4)
+    slower = make_trace(spec, 2.5)
+    assert slower[-1].arrival_s == pytest.approx(2 * exact[-1].arrival_s)  # same trace, time scaled
+
+
+def test_length_law_is_the_law_of_the_draws():
+    spec = WorkloadSpec(num_requests=20_000, num_agents=1, seed=5)
+    law = length_law(spec)
+    assert sum(law.values()) == pytest.approx(1.0)
+    lengths = draw_lengths(spec)
+    for k in (8, 9, 16, 100):
+        share = sum(n == k for n in lengths) / len(lengths)
+        assert share == pytest.approx(law[k], abs=4 * (law[k] / len(lengths)) ** 0.5 + 1e-4)
+
+
+def test_service_model_splits_prefill_from_steps():
+    def row(start: float) -> dict:  # prefill 5 ms, 2 ms a step, slices of 16, 16, 4 tokens
+        return {"slices": [[0, start, start + 0.037, 16], [0, start + 0.04, start + 0.072, 16],
+                           [0, start + 0.08, start + 0.088, 4]]}
+
+    model = service_model([row(0.0), row(1.0)])
+    assert model.step_s == pytest.approx(0.002) and model.prefill_s == pytest.approx(0.005)
+    assert model.size_s(10) == pytest.approx(0.025)
+    trace = make_trace(WorkloadSpec(num_requests=10, num_agents=1, seed=0), 1.0)
+    total = sum(model.size_s(r.max_new_tokens) for r in trace)
+    assert calibrated(model, trace, 2 * total) == model.scaled(2.0)
+    assert calibrated(model, trace, None) == model
+    assert service_model([{"slices": [[0, 0.0, 0.02, 10]]}]) == ServiceModel(0.0, 0.002)
+
+
+def test_yardsticks_of_a_trace(monkeypatch):
+    monkeypatch.setattr(sched_ideal, "LONG_RUN_REQUESTS", 20_000)
+    spec = WorkloadSpec(num_requests=400, num_agents=4, seed=0)
+    model = ServiceModel(0.0, 0.002)
+    rate = arrival_rate(0.6, 500.0, sum(draw_lengths(spec)) / 400)
+    trace = make_trace(spec, rate)
+    fifo = yardsticks("fifo", trace, 1.0, rate, spec, model, 16)
+    assert fifo["theory_law"].startswith("M/G/1 FCFS") and fifo["ratio_to_ideal"] == 1.0 / fifo["ideal_mean_turnaround_s"]
+    bound = srpt_bound_s(trace, model)
+    assert bound == pytest.approx(yardsticks("srpt", trace, None, rate, spec, model, 16)["ideal_mean_turnaround_s"])
+    assert fifo["srpt_ideal_same_service_s"] == bound and fifo["ratio_to_srpt_ideal"] == 1.0 / bound
+    for policy in ("fifo", "rr", "las", "mlfq", "fair", "plas", "priority"):
+        assert yardsticks(policy, trace, None, rate, spec, model, 16)["ideal_mean_turnaround_s"] >= bound
+    noisy = yardsticks("srpt", make_trace(spec, rate, hint_noise=1.0), None, rate, spec, model, 16)
+    assert noisy["theory_law"] is None and noisy["ideal_mean_turnaround_s"] > bound
+    assert yardsticks("mlfq", trace, None, rate, spec, model, 16)["ideal_long_run_s"] is None
+    assert noisy["ideal_long_run_s"] is None
+    assert fifo["ideal_long_run_s"] == pytest.approx(fifo["theory_mean_turnaround_s"], rel=0.1)  # load 0.6 (of the sample)
+    law = service_law(spec, model)
+    assert long_run_ideal_s("rr", 0.5 / law.moment(1), law, 20_000) == pytest.approx(2 * law.moment(1), rel=0.05)
+
+
+def test_frontier_targets_and_runs():
+    policies = {"fifo": {"ratio_to_ideal": 1.12}, "rr": {"ratio_to_ideal": 1.1}, "srpt": {"ratio_to_ideal": 1.2},
+                "srpt~0.5": {"ratio_to_ideal": 1.3, "ratio_to_srpt_ideal": 1.5}}
+    t = frontier_targets(policies)
+    assert not t["fifo_within_10pct_of_ideal"]["passed"] and t["rr_le_1.2x_ideal_ps"]["passed"]
+    assert not t["srpt_le_1.15x_ideal_srpt"]["passed"]
+    assert t["srpt_hint_noise"]["per_noise"] == {"srpt~0.5": {"x_own_ideal": 1.3, "x_srpt_bound": pytest.approx(1.5)}}
+    assert "INFO  srpt_hint_noise  srpt~0.5: x_own_ideal 1.30, x_srpt_bound 1.50" in verdict_line("srpt_hint_noise", t["srpt_hint_noise"])
+    assert policy_runs(["fifo", "srpt"], "0.5,1.0") == ["fifo", "srpt", "srpt~0.5", "srpt~1"]
+    assert policy_runs(["fifo", "rr"], "0.5") == ["fifo", "rr"]
+    assert parse_run("srpt~0.5") == ("srpt", 0.5) and parse_run("las") == ("las", 0.0)
+
+
+def test_sweep_plot(tmp_path):
+    sweep = [{"load": load, "srpt_ideal_s": 0.1 * load,
+              "policies": {"fifo": {"mean_turnaround_s": load, "ideal_mean_turnaround_s": 0.9 * load,
+                                    "srpt_ideal_same_service_s": 0.5}}}
+             for load in (0.5, 0.9)]
+    assert sweep_series(sweep)["fifo"] == {"load": [0.5, 0.9], "measured": [0.5, 0.9], "ideal": [0.45, 0.81]}
+    relative = sweep_series(sweep, "srpt_ideal_same_service_s")["fifo"]
+    assert relative["measured"] == [1.0, 1.8] and relative["ideal"] == pytest.approx([0.9, 1.62])
+    plot_sweep(sweep, tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    plot_sweep([{**b, "srpt_ideal_s": None} for b in sweep], tmp_path / "batched.png")  # no bound: no shading
+    assert (tmp_path / "batched.png").stat().st_size > 0
 
 
 def test_burst_and_flags():
@@ -143,6 +249,7 @@ def test_burst_and_flags():
     configure(parser)
     args = parser.parse_args(["--policies", "rr,fifo", "--max-batch", "4"])
     assert args.quantum == 16 and args.agents == 16 and args.max_batch == 4 and args.load == 0.8
+    assert args.hint_noise == "0.5,1.0" and args.loads is None
     assert ordered_policies(args.policies) == ["fifo", "rr"]
     with pytest.raises(SystemExit):
         ordered_policies("fifo,lottery")

@@ -40,6 +40,15 @@ def test_result_fields_and_timing(agent):
     assert err["code"] == "INVALID_ARGUMENT" and "'logprobs'" in err["message"]
 
 
+def test_scheduling_arguments_steer_only(agent):
+    plain = generate(agent)
+    steered = generate(agent, priority=5, expected_tokens=3, program_id="plan-1")
+    assert steered["token_ids"] == plain["token_ids"]  # a hint ranks a request, it never cuts or changes it
+    err = agent.error("llm.generate", {"prompt": "x", "program_id": "a b"})
+    assert err["code"] == "INVALID_ARGUMENT" and "'program_id'" in err["message"]
+    assert agent.error("llm.generate", {"prompt": "x", "expected_tokens": 0})["code"] == "INVALID_ARGUMENT"
+
+
 def test_stop_token_is_the_last_output_token(agent):
     free = generate(agent)["token_ids"]
     stop_id = free[3]

@@ -34,6 +34,8 @@ class Harness:
         self.cancelled: set[str] = set()
         self.recovered: set[str] = set()  # went back to WAITING when their worker died
         self.num_rids = 0
+        self.service: dict[str, int] = {}  # rid -> tokens decoded for it (steps * beams), from plan results
+        self.program_service: dict[tuple, int] = {}  # (agent, program_id) -> the same summed over its calls
         self.bounds = BoundTracker(self)
         for _ in range(num_workers):
             self.add_worker()
@@ -53,10 +55,12 @@ class Harness:
         beams: int,
         priority: int,
         stop_at: int | None,
+        expected_tokens: int | None = None,
+        program_id: str | None = None,
     ) -> str | None:
         rid = f"{agent}/{self.num_rids}"
         self.num_rids += 1
-        req = SeqRequest(rid, agent, self.clock.now, prompt_len, max_new, beams, priority)
+        req = SeqRequest(rid, agent, self.clock.now, prompt_len, max_new, beams, priority, expected_tokens, program_id)
         params = {"max_new_tokens": max_new, "num_beams": beams}
         need = (prompt_len + max_new) * beams * BPT
         try:
@@ -68,6 +72,8 @@ class Harness:
         if stop_at is not None:
             self.sim.stop_at[rid] = stop_at
         self.expected[rid] = max_new if stop_at is None else min(stop_at, max_new)
+        self.service[rid] = 0
+        self.program_service.setdefault(req.program, 0)
         self.bounds.on_requeue(rid)
         return rid
 
@@ -89,11 +95,20 @@ class Harness:
         if msg is None:
             return False
         done = self.sim.execute(wid, msg)
+        self._count_service(done)
         for c in self.sched.on_plan_done(wid, PlanResult.from_wire(done), self.clock.now):
             self.absorb(c)
         self.free_stale()
         self.bounds.after_done(msg)
         return True
+
+    def _count_service(self, done: dict) -> None:
+        for res in done["results"]:
+            req = self.sched.get(res["rid"])
+            if req is not None and not res.get("error"):
+                tokens = res["num_steps"] * req.num_beams
+                self.service[req.rid] += tokens
+                self.program_service[req.program] += tokens
 
     def cancel(self, rid: str) -> None:
         effect = self.sched.cancel(rid, self.clock.now)
@@ -232,6 +247,7 @@ class BoundTracker:
             self.skips[rid] = 0
         if self.h.config.policy == "fair":
             self._check_fair_order(plan, eligible - batch)
+        self._check_order(plan, eligible - batch)
 
     def _on_boost(self) -> None:
         policy = self.h.sched.policy
@@ -251,6 +267,27 @@ class BoundTracker:
         assert self.skips[rid] <= limit - 1, (
             f"{self.h.config.policy}: {rid} skipped by {self.skips[rid]} eligible plans, bound {limit - 1}"
         )
+
+    def _check_order(self, plan, skipped: set[str]) -> None:
+        """srpt, las, plas, priority: every request served comes no later, by the quantity the
+        policy claims to order by (computed here from the harness's own records), than every
+        request it may run and skipped."""
+        key = self.order_key()
+        if key is None or not skipped:
+            return
+        live = {r.rid: r for r in self.h.sched.requests()}
+        worst_served = max(key(live[rid]) for rid in plan.decode)
+        best_skipped = min(key(live[rid]) for rid in skipped)
+        assert worst_served <= best_skipped, f"{self.h.config.policy} served {worst_served} over {best_skipped}"
+
+    def order_key(self):
+        h = self.h
+        return {
+            "srpt": lambda r: max(0, (r.expected_tokens or r.max_new_tokens) - r.num_generated),
+            "las": lambda r: h.service[r.rid],
+            "plas": lambda r: h.program_service[r.program],
+            "priority": lambda r: r.arrival_s + r.priority * h.config.priority_aging_s,
+        }.get(h.config.policy)
 
     def _check_fair_order(self, plan, skipped: set[str]) -> None:
         policy = self.h.sched.policy

@@ -24,7 +24,7 @@ def _run_plan(h: Harness) -> list[str]:
 
 
 def test_registry_has_every_policy_and_rejects_unknown():
-    assert set(POLICIES) == {"fifo", "rr", "mlfq", "fair", "priority"}
+    assert set(POLICIES) == {"fifo", "rr", "mlfq", "fair", "priority", "srpt", "las", "plas"}
     with pytest.raises(ValueError, match="unknown policy 'lottery'"):
         make_policy("lottery", SchedConfig())
 
@@ -67,6 +67,89 @@ def test_priority_lower_value_first_and_preemptive():
     assert h.sched.get("b/1").timeline.preemptions == 1
     assert _run_plan(h) == ["b/1"]
     assert _run_plan(h) == ["b/1"]
+
+
+def test_priority_ages_a_low_priority_request_past_later_high_priority_ones():
+    aging_s = 0.01
+    h = _harness("priority", quantum=1, priority_aging_s=aging_s)
+    h.submit("low", 3, 5, 1, 3, None)  # virtual deadline 0.03
+    seen_after = []
+    for _ in range(100):
+        h.submit("high", 3, 1, 1, 0, None)  # deadline = its arrival
+        served = _run_plan(h)
+        if "low/0" in served:
+            break
+        seen_after.append(h.clock.now)
+    assert seen_after, "low never waited"
+    # every high request that ran first arrived before low's deadline: at most one plan past it
+    assert h.clock.now <= 3 * aging_s + 2 * 0.001, h.clock.now
+
+
+def test_srpt_serves_the_shortest_remaining_by_hint_and_preempts():
+    h = _harness("srpt", quantum=2)
+    h.submit("a", 3, 10, 1, 0, None)
+    h.submit("b", 3, 6, 1, 0, None)
+    h.submit("c", 3, 8, 1, 0, None, expected_tokens=4)  # the hint, not max_new_tokens, ranks
+    assert _run_plan(h) == ["c/2"]
+    assert _run_plan(h) == ["c/2"]  # its hint used up: ranked as about to finish (0)
+    h.submit("d", 3, 1, 1, 0, None)
+    assert [_run_plan(h) for _ in range(3)] == [["c/2"], ["c/2"], ["d/3"]]  # 0 < 1, then c is done
+    assert [_run_plan(h)[0] for _ in range(4)] == ["b/1"] * 3 + ["a/0"]
+    assert h.completed["c/2"].request.num_generated == 8  # a hint never cuts a request
+
+
+def test_srpt_shorter_arrival_preempts_at_the_slice_boundary():
+    h = _harness("srpt", quantum=2)
+    h.submit("a", 3, 10, 1, 0, None)
+    assert _run_plan(h) == ["a/0"]  # 8 left
+    h.submit("b", 3, 9, 1, 0, None)
+    assert _run_plan(h) == ["a/0"]  # 8 < 9: a keeps going
+    h.submit("c", 3, 3, 1, 0, None)
+    assert _run_plan(h) == ["c/2"]  # 3 < 6
+    assert h.sched.get("a/0").timeline.preemptions == 1
+
+
+def test_las_serves_the_least_attained_and_rotates_ties():
+    h = _harness("las", quantum=2)
+    h.submit("a", 3, 20, 2, 0, None)  # two beams: 4 tokens of service per slice
+    h.submit("b", 3, 20, 1, 0, None)
+    assert [_run_plan(h) for _ in range(4)] == [["a/0"], ["b/1"], ["b/1"], ["a/0"]]
+    h.submit("c", 3, 20, 1, 0, None)
+    assert _run_plan(h) == ["c/2"]  # fresh: no service yet
+    attained = h.sched.policy.attained
+    assert attained == {"a/0": 8, "b/1": 4, "c/2": 2}
+    assert _run_plan(h) == ["c/2"]  # 2 < 4 (b, queued before c)
+    assert _run_plan(h) == ["b/1"]  # tie at 4 with c: b's turn came first
+
+
+def test_plas_ranks_calls_by_their_program_service():
+    h = _harness("plas", quantum=4)
+    h.submit("a", 3, 8, 1, 0, None)
+    _run_plan(h)
+    _run_plan(h)  # a's first call finished: program a has 8 tokens of service
+    h.submit("a", 3, 8, 1, 0, None)  # the program's second call
+    h.submit("b", 3, 8, 1, 0, None)
+    h.submit("a", 3, 8, 1, 0, None, program_id="side")  # another program of agent a
+    assert _run_plan(h) == ["b/2"]
+    assert _run_plan(h) == ["a/3"]  # (a, side): 0 < b's 4
+    service = h.sched.policy.service
+    assert service[("a", None)] == 8 and service[("b", None)] == 4 and service[("a", "side")] == 4
+    assert [_run_plan(h) for _ in range(3)] == [["b/2"], ["a/3"], ["a/1"]]
+
+
+def test_plas_forgets_a_program_idle_for_plas_forget_s():
+    h = _harness("plas", quantum=4, plas_forget_s=1.0)
+    h.submit("a", 3, 4, 1, 0, None)
+    _run_plan(h)
+    assert h.sched.policy.service == {("a", None): 4}
+    h.clock.advance(0.5)
+    h.submit("b", 3, 4, 1, 0, None)
+    _run_plan(h)
+    assert set(h.sched.policy.service) == {("a", None), ("b", None)}  # a idle 0.5 s: kept
+    h.clock.advance(1.0)
+    h.submit("c", 3, 4, 1, 0, None)
+    _run_plan(h)
+    assert set(h.sched.policy.service) == {("c", None)}
 
 
 def test_rr_rotates_every_quantum():

@@ -5,8 +5,9 @@ Checked after every step (Harness.check): Scheduler.check_integrity(); the simul
 and LMDB agree with the scheduler (a swapped request has exactly one live snapshot, a resident
 one is on exactly its worker, nothing leaks); the simulated workers never exceed the KV budget.
 Checked on every plan: a worker is never idle while a request it may run is runnable; the
-rr/mlfq/fair bounds of the policies' docstrings. At teardown everything is drained: every
-request completes exactly once, with exactly max_new_tokens or at its scripted stop.
+rr/mlfq/fair bounds of the policies' docstrings; srpt, las, plas and priority never serve a
+request that comes after one they skip (by the harness's own count of hints, service and
+deadlines). At teardown everything is drained: every request completes exactly once, with exactly max_new_tokens or at its scripted stop.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             checkpoint_every=checkpoint_every,
             mlfq_boost_s=0.02,
             fair_weights={"c": 2.0},
+            priority_aging_s=0.01,
         )
         self.h = Harness(config, num_workers)
 
@@ -57,9 +59,11 @@ class SchedulerMachine(RuleBasedStateMachine):
         beams=st.sampled_from([1, 1, 2, 3]),
         priority=st.integers(0, 3),
         stop=st.one_of(st.none(), st.integers(1, 30)),
+        hint=st.one_of(st.none(), st.integers(1, 60)),
+        program=st.sampled_from([None, "p", "q"]),
     )
-    def submit(self, agent, prompt_len, max_new, beams, priority, stop):
-        self.h.submit(agent, prompt_len, max_new, beams, priority, stop)
+    def submit(self, agent, prompt_len, max_new, beams, priority, stop, hint, program):
+        self.h.submit(agent, prompt_len, max_new, beams, priority, stop, hint, program)
 
     @rule(data=st.data())
     def dispatch(self, data):

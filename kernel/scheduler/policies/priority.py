@@ -1,4 +1,5 @@
-"""Static priority: lower value first, then arrival; preemptive at slice boundaries."""
+"""Priority with aging: lower value first, a waiting request gains one level per
+priority_aging_s; preemptive at slice boundaries."""
 
 from __future__ import annotations
 
@@ -8,13 +9,26 @@ from kernel.scheduler.policies.base import Policy
 from kernel.scheduler.request import SeqRequest
 
 
+def virtual_deadline(req: SeqRequest, aging_s: float) -> float:
+    """arrival + priority * aging_s: a request that has waited w seconds ranks as if its
+    priority were priority - w / aging_s, and the order of that is the order of this."""
+    return req.arrival_s + req.priority * aging_s
+
+
 class PriorityPolicy(Policy):
-    """No starvation bound: a stream of higher-priority work delays lower priorities forever."""
+    """Ranks by virtual_deadline (ties: arrival/requeue order), so a lower priority value
+    goes first among requests of similar age, and within a priority, first come first served.
+
+    Bound: a request R with deadline d runs ahead of every request arriving after d (their
+    deadlines exceed d since priorities are >= 0). So after time d, the plans that skip R
+    serve only requests that were live at d, and each of those skips it only until it
+    finishes: R waits at most priority * priority_aging_s, then for the rest of the work live
+    at that time with an earlier deadline."""
 
     name = "priority"
 
     def rank_key(self, req: SeqRequest) -> tuple:
-        return (req.priority, req.arrival_s, self.ticket[req.rid])
+        return (virtual_deadline(req, self.config.priority_aging_s), self.ticket[req.rid])
 
     def slice_steps(self, batch: Sequence[SeqRequest]) -> int:
         return self.config.quantum

@@ -1,0 +1,113 @@
+"""The yardsticks beside every measurement of `aiosim bench sched`. Pure (stdlib only).
+
+For a trace and a policy: the ideal replay (benchmarks/ideal.py) of the same arrivals with
+service times from a ServiceModel measured in the same run, and the M/G/1 closed form
+(benchmarks/theory.py) from the trace's arrival rate and exact length law. The service model
+is measured on the first policy's burst of equal-length requests at batch 1: per-token time
+from the slices after a request's first, prefill as the mean excess of its first slice. Each
+run's ideal then scales it so that the trace's total service equals the worker busy time that
+run measured (`calibrated`): the machine's speed drifts between runs (other load, clocks), and
+near saturation a few percent of speed moves the queue a lot. Busy time excludes the kernel's
+gaps between plans, so the ideal has no scheduling overhead at all. Where a closed form exists,
+the ideal replay of LONG_RUN_REQUESTS drawn from the same law at the same rate sits beside it
+(`ideal_long_run_s`): it converges to the closed form, a check of the replay itself, while a
+trace of a few hundred requests from an empty queue need not.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from itertools import accumulate
+from statistics import fmean
+
+from benchmarks.ideal import JobSpec, ideal_mean_turnaround_s
+from benchmarks.sched_workload import TraceRequest, WorkloadSpec, length_law
+from benchmarks.theory import ServiceLaw, theory_mean_turnaround_s
+from kernel.scheduler import SchedConfig
+
+LONG_RUN_REQUESTS = 100_000
+
+
+@dataclass(slots=True, frozen=True)
+class ServiceModel:
+    prefill_s: float  # a request's prefill (its prompt is a few words)
+    step_s: float  # one decode step at batch 1
+
+    def size_s(self, tokens: int) -> float:
+        return self.prefill_s + tokens * self.step_s
+
+    def scaled(self, factor: float) -> ServiceModel:
+        return ServiceModel(self.prefill_s * factor, self.step_s * factor)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def service_model(rows: list[dict]) -> ServiceModel:
+    """From sched.stats rows of a batch-1 burst (each row's slices: [worker, start, end, tokens])."""
+    firsts = [r["slices"][0] for r in rows if r.get("slices")]
+    later = [s for r in rows for s in (r.get("slices") or [])[1:] if s[3] > 0]
+    if not later:  # one slice each: no split between prefill and steps
+        return ServiceModel(0.0, sum(s[2] - s[1] for s in firsts) / max(1, sum(s[3] for s in firsts)))
+    step_s = sum(s[2] - s[1] for s in later) / sum(s[3] for s in later)
+    prefill_s = max(0.0, fmean(s[2] - s[1] - s[3] * step_s for s in firsts))
+    return ServiceModel(prefill_s, step_s)
+
+
+def calibrated(model: ServiceModel, trace: list[TraceRequest], busy_s: float | None) -> ServiceModel:
+    """`model` scaled so the trace's service adds up to busy_s (unchanged without one)."""
+    total = sum(model.size_s(r.max_new_tokens) for r in trace)
+    return model.scaled(busy_s / total) if busy_s and total else model
+
+
+def job_specs(trace: list[TraceRequest], model: ServiceModel) -> list[JobSpec]:
+    return [JobSpec(r.arrival_s, model.size_s(r.max_new_tokens),
+                    None if r.expected_tokens is None else model.size_s(r.expected_tokens),
+                    agent=r.agent, priority=r.priority) for r in trace]
+
+
+def ideal_knobs(quantum: int, model: ServiceModel) -> dict[str, float]:
+    """The kernel's policy settings in seconds (the bench keeps the kernel's defaults)."""
+    defaults = SchedConfig()
+    return {"quantum_s": quantum * model.step_s, "levels": defaults.mlfq_levels,
+            "boost_s": defaults.mlfq_boost_s, "aging_s": defaults.priority_aging_s}
+
+
+def service_law(spec: WorkloadSpec, model: ServiceModel) -> ServiceLaw:
+    return ServiceLaw.from_weights({model.size_s(k): p for k, p in length_law(spec).items()})
+
+
+def yardsticks(policy: str, trace: list[TraceRequest], measured_s: float | None, rate_per_s: float,
+               spec: WorkloadSpec, model: ServiceModel, quantum: int) -> dict:
+    """ideal_mean_turnaround_s, ratio_to_ideal, theory_mean_turnaround_s, theory_law for one
+    policy's measured mean turnaround, and ratio_to_srpt_ideal: against the ideal SRPT replay
+    with the same service model (what no policy can beat on that run). Noisy hints have no
+    closed form."""
+    ideal = ideal_mean_turnaround_s(job_specs(trace, model), policy, **ideal_knobs(quantum, model))
+    bound = srpt_bound_s(trace, model)
+    is_hinted = any(r.expected_tokens is not None for r in trace)
+    service = service_law(spec, model)
+    theory, law = (None, None) if is_hinted else theory_mean_turnaround_s(policy, rate_per_s, service)
+    long_run = long_run_ideal_s(policy, rate_per_s, service, LONG_RUN_REQUESTS) if theory is not None else None
+    return {"ideal_mean_turnaround_s": ideal, "ratio_to_ideal": _ratio(measured_s, ideal),
+            "srpt_ideal_same_service_s": bound, "ratio_to_srpt_ideal": _ratio(measured_s, bound),
+            "theory_mean_turnaround_s": theory, "theory_law": law, "ideal_long_run_s": long_run}
+
+
+def long_run_ideal_s(policy: str, rate_per_s: float, law: ServiceLaw, num_requests: int, seed: int = 0) -> float | None:
+    """The ideal replay of num_requests Poisson arrivals at rate_per_s with sizes drawn from `law`."""
+    rng = random.Random(f"long-run-{seed}")
+    sizes = rng.choices(law.sizes, cum_weights=list(accumulate(law.probs)), k=num_requests)
+    arrivals = accumulate(rng.expovariate(rate_per_s) for _ in range(num_requests))
+    return ideal_mean_turnaround_s([JobSpec(t, s) for t, s in zip(arrivals, sizes, strict=True)], policy)
+
+
+def _ratio(value: float | None, base: float | None) -> float | None:
+    return value / base if value is not None and base else None
+
+
+def srpt_bound_s(trace: list[TraceRequest], model: ServiceModel) -> float | None:
+    """The ideal SRPT replay with exact lengths: the least mean turnaround any policy can reach."""
+    exact = [JobSpec(r.arrival_s, model.size_s(r.max_new_tokens)) for r in trace]
+    return ideal_mean_turnaround_s(exact, "srpt")
