@@ -62,11 +62,8 @@ def _is_valid_id(rid: Any) -> bool:
     return isinstance(rid, str) and 0 < len(rid) <= MAX_ID_LEN
 
 
-def parse_request(msg: Any) -> Request:
-    """Check the envelope strictly; raise BAD_ENVELOPE / UNSUPPORTED_VERSION."""
-    if not isinstance(msg, dict):
-        raise SyscallError(ErrorCode.BAD_ENVELOPE, f"message must be a map, got {type(msg).__name__}")
-    keys = set(msg)
+def _check_keys(keys: set) -> None:
+    """Raise BAD_ENVELOPE naming the first wrong key of an envelope."""
     if not all(isinstance(k, str) for k in keys):
         raise SyscallError(ErrorCode.BAD_ENVELOPE, "envelope keys must be strings")
     missing = sorted(REQUIRED_KEYS - keys)
@@ -75,6 +72,15 @@ def parse_request(msg: Any) -> Request:
     extra = sorted(keys - REQUEST_KEYS)
     if extra:
         raise SyscallError(ErrorCode.BAD_ENVELOPE, f"envelope field '{extra[0]}' unknown")
+
+
+def parse_request(msg: Any) -> Request:
+    """Check the envelope strictly; raise BAD_ENVELOPE / UNSUPPORTED_VERSION."""
+    if not isinstance(msg, dict):
+        raise SyscallError(ErrorCode.BAD_ENVELOPE, f"message must be a map, got {type(msg).__name__}")
+    keys = msg.keys()
+    if not (REQUIRED_KEYS <= keys <= REQUEST_KEYS):  # the common case skips the precise checks below
+        _check_keys(set(keys))
     version = msg["v"]
     if not isinstance(version, int) or isinstance(version, bool):
         raise SyscallError(ErrorCode.BAD_ENVELOPE, "envelope field 'v' must be an int")
