@@ -1,7 +1,8 @@
 """`aiosim bench gateway`: N concurrent `openai` clients streaming through the gateway versus the
 same workload through the SDK, on one kernel (its gateway a child): tokens/s and time to first token.
 
-Per N (default 16 and 64) and path: N client threads in this process, each with its own agent (SDK:
+Per N (default 16 and 64) and path: N clients (threads spread over --client-processes processes, so
+that the clients' own Python work does not serialize them behind one GIL), each with its own agent (SDK:
 a registered Client; gateway: an identity's secret as its API key, so N agents either way), first
 one untimed request each (registration, connections), then together R streamed requests each of
 T tokens (greedy, a prompt per client and request). SDK and gateway waves alternate --repeats
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import re
 import statistics
 import sys
@@ -23,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 TARGETS = {"min_tokens_per_s_ratio_at_64": 0.9, "max_ttft_p50_overhead_ms": 5.0}
@@ -40,6 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3, help="SDK and gateway waves, alternating, per client count")
+    p.add_argument("--client-processes", type=int, default=8,
+                   help="processes the clients of a wave are spread over (threads within each)")
     p.set_defaults(func=cmd_gateway)
     return p
 
@@ -53,9 +58,50 @@ Ask = Callable[[str], tuple[float, int]]  # prompt -> (TTFT s, completion tokens
 MakeClient = Callable[[int], tuple[Ask, Callable[[], None]]]  # client index -> (ask, close)
 
 
-def run_wave(num_clients: int, make_client: MakeClient, num_requests: int) -> dict:
-    """Each client thread: one untimed request, then (all together) the timed ones."""
-    barrier = threading.Barrier(num_clients + 1)
+@dataclass(frozen=True, slots=True)
+class ClientSpec:
+    """How a wave's clients reach the kernel (picklable: each client process builds its own)."""
+
+    path: str  # "sdk" or "gateway"
+    target: str  # the kernel's address, or the gateway's URL
+    max_tokens: int
+    tag: str = ""  # SDK: makes the agent names of a wave unique
+    keys: tuple[str, ...] = ()  # gateway: one API key per client
+    model: str = ""
+
+    def make(self) -> MakeClient:
+        if self.path == "sdk":
+            return sdk_client(self.target, self.max_tokens, self.tag)
+        return gateway_client(self.target, list(self.keys), self.model, self.max_tokens)
+
+
+def run_wave(num_clients: int, spec: ClientSpec, num_requests: int, processes: int) -> dict:
+    """num_clients clients, as threads spread over `processes` processes (so that the clients'
+    own Python work, an `openai` request's especially, does not queue them all behind one GIL):
+    each makes one untimed request, then, all together, num_requests timed ones."""
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(num_clients + 1), ctx.Queue()
+    shares = [list(range(p, num_clients, processes)) for p in range(min(processes, num_clients))]
+    procs = [ctx.Process(target=_client_process, args=(spec, ids, num_requests, barrier, out)) for ids in shares]
+    for proc in procs:
+        proc.start()
+    barrier.wait()
+    started = time.monotonic()
+    parts = [out.get() for _ in procs]
+    wall_s = time.monotonic() - started
+    for proc in procs:
+        proc.join()
+    ttfts = [t for part in parts for t in part["ttfts"]]
+    tokens = sum(part["tokens"] for part in parts)
+    errors = [e for part in parts for e in part["errors"]]
+    return {"num_requests": len(ttfts), "num_tokens": tokens, "wall_s": round(wall_s, 3),
+            "tokens_per_s": round(tokens / wall_s, 1), "ttft_p50_ms": round(percentile(ttfts, 0.5) * 1e3, 2),
+            "ttft_p99_ms": round(percentile(ttfts, 0.99) * 1e3, 2), "errors": errors[:5], "num_errors": len(errors)}
+
+
+def _client_process(spec: ClientSpec, ids: list[int], num_requests: int, barrier, out) -> None:
+    """One client process: a thread per client index in `ids`; puts its TTFTs, tokens, errors."""
+    make_client = spec.make()
     ttfts: list[float] = []
     tokens: list[int] = []
     errors: list[str] = []
@@ -79,17 +125,12 @@ def run_wave(num_clients: int, make_client: MakeClient, num_requests: int) -> di
         if close is not None:
             close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(num_clients)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in ids]
     for t in threads:
         t.start()
-    barrier.wait()
-    started = time.monotonic()
     for t in threads:
         t.join()
-    wall_s = time.monotonic() - started
-    return {"num_requests": len(ttfts), "num_tokens": sum(tokens), "wall_s": round(wall_s, 3),
-            "tokens_per_s": round(sum(tokens) / wall_s, 1), "ttft_p50_ms": round(percentile(ttfts, 0.5) * 1e3, 2),
-            "ttft_p99_ms": round(percentile(ttfts, 0.99) * 1e3, 2), "errors": errors[:5], "num_errors": len(errors)}
+    out.put({"ttfts": ttfts, "tokens": sum(tokens), "errors": errors})
 
 
 def sdk_client(address: str, max_tokens: int, tag: str) -> MakeClient:
@@ -148,8 +189,10 @@ def cmd_gateway(args: argparse.Namespace) -> int:
                 waves: dict[str, list[dict]] = {"sdk": [], "gateway": []}
                 for r in range(args.repeats):
                     progress(f"{n} clients, repeat {r + 1}/{args.repeats}: SDK, then gateway")
-                    waves["sdk"].append(run_wave(n, sdk_client(kernel.address, args.max_tokens, f"{n}-{r}"), args.requests))
-                    waves["gateway"].append(run_wave(n, gateway_client(url, keys, model, args.max_tokens), args.requests))
+                    sdk = ClientSpec("sdk", kernel.address, args.max_tokens, tag=f"{n}-{r}")
+                    gateway = ClientSpec("gateway", url, args.max_tokens, keys=tuple(keys), model=model)
+                    waves["sdk"].append(run_wave(n, sdk, args.requests, args.client_processes))
+                    waves["gateway"].append(run_wave(n, gateway, args.requests, args.client_processes))
                 results.append(summarize(n, waves))
                 progress(json.dumps({k: v for k, v in results[-1].items() if k != "waves"}))
     finally:
