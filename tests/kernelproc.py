@@ -62,6 +62,13 @@ class KernelProc:
             self.children = child_pids(self.pid)
         return self.kernel.stop(timeout_s)
 
+    def stop_cleanly(self) -> None:
+        """Stop; assert exit code 0, nothing left behind and no traceback in kernel.log."""
+        code = self.stop()
+        assert code == 0, f"kernel exited {code}"
+        assert not self.leftovers(), f"left behind: {self.leftovers()}"
+        assert "Traceback" not in (self.state_dir / "kernel.log").read_text(), "kernel logged a traceback"
+
     def leftovers(self) -> list[str]:
         """What a clean shutdown must not leave: live children, socket files, the pid file."""
         left = [f"pid {p}" for p in self.children if is_alive(p)]

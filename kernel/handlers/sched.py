@@ -6,4 +6,6 @@ from kernel.context import CallContext
 
 
 def sched_stats(ctx: CallContext, args: dict) -> dict:
-    return ctx.kernel.llm.stats(args["agent"], args["requests"])
+    from kernel.llm.info import sched_stats
+
+    return sched_stats(ctx.kernel.llm, args["agent"], args["requests"])

@@ -13,12 +13,12 @@ import time
 from typing import TYPE_CHECKING
 
 from kernel.context import DEFERRED, CallContext
-from kernel.llm.journal import Journal, Journaled, ParkedReply
+from kernel.llm.journal import Journal
 from kernel.llm.keys import WorkerKeys, checkpoint_key
-from kernel.llm.leftovers import reconcile_snapshots
-from kernel.llm.metrics import History, active_row, record_of
+from kernel.llm.metrics import History, record_of
 from kernel.llm.overhead import OverheadMeter
 from kernel.llm.prompt import PromptCodec, Window
+from kernel.llm.reattach import Reattachment
 from kernel.llm.requests import (
     LiveRequests,
     Submission,
@@ -71,34 +71,14 @@ class LLMService:
         self.unavailable = ""  # why llm.* cannot be served (every worker given up after crashing in a row)
         self.pending_frees: list[str] = []  # worker-side keys to free once a worker is ready
         self.journal: Journal | None = None  # opened by start()
-        self.parked: dict[str, ParkedReply] = {}  # replies kept for llm.attach (grace period)
-        self.unready_attach: list[tuple[CallContext, dict]] = []  # llm.attach calls waiting for the model
+        self.reattach = Reattachment(self)
 
     def start(self) -> None:
         """Recover the journal of an earlier kernel on this state dir, keep the snapshots its
         requests resume from (delete the rest), then start the workers."""
         self.journal = Journal(self.config.state_dir / "journal.lmdb")
-        found, self.parked = self.journal.recover()
-        keep = [checkpoint_key(j.checkpoint[0], j.checkpoint[1]) for j in found if j.checkpoint]
-        left = reconcile_snapshots(self.config.state_dir / "snapshots.lmdb", keep)  # before any worker opens it
-        if left:
-            log.warning("removed %d snapshot entries left in %s by an earlier kernel", left, self.config.state_dir)
-        for j in found:
-            self._recover(j)
-        if found:
-            log.warning("recovered %d request(s) from the journal (%d from checkpoints); their agents have %.0f s to "
-                        "re-attach", len(found), len(keep), self.config.reattach_grace_s)
-            self.kernel.loop.call_later(self.config.reattach_grace_s, self._expire_detached)
-        self.kernel.loop.call_every(max(1.0, self.config.reattach_grace_s / 4), self._expire_replies)
+        self.reattach.recover(self.journal)
         self.pool.start()
-
-    def _recover(self, j: Journaled) -> None:
-        """A request of an earlier kernel: it runs again (from its checkpoint, or its prompt)
-        while its agent reconnects; its reply waits for llm.attach."""
-        sub = Submission(j.rid, j.agent, j.args, time.monotonic(), None, journaled=True, resume=j.checkpoint)
-        sub.delivered = j.delivered
-        self.live.add(sub)
-        self.unready.append(sub)
 
     # ---- from handlers ----
     def submit(self, ctx: CallContext, args: dict) -> object:
@@ -111,7 +91,7 @@ class LLMService:
         rid = self._request_id(ctx.caller, args["request_id"])
         sub = Submission(rid, ctx.caller, args, time.monotonic(), ctx.defer(), journaled=True)
         self.journal.accept(rid, ctx.caller, args)  # before any reply or stream message
-        self.parked.pop(rid, None)  # a reply of an earlier request with this id is superseded
+        self.reattach.parked.pop(rid, None)  # a reply of an earlier request with this id is superseded
         self.live.add(sub)
         if self.core is None:
             self.unready.append(sub)
@@ -132,7 +112,7 @@ class LLMService:
         while True:
             n = self._counters.get(agent, 0)
             self._counters[agent] = n + 1
-            if f"{agent}/{n}" not in self.live and f"{agent}/{n}" not in self.parked:
+            if f"{agent}/{n}" not in self.live and f"{agent}/{n}" not in self.reattach.parked:
                 return f"{agent}/{n}"
 
     def _admit(self, sub: Submission) -> None:
@@ -188,10 +168,10 @@ class LLMService:
         rid = full_request_id(agent, label)
         if rid not in self.live:
             raise SyscallError(ErrorCode.NOT_FOUND, f"no request '{rid}' in flight")
-        self._cancel(rid, "cancelled by llm.cancel")
+        self.cancel_request(rid, "cancelled by llm.cancel")
         return True
 
-    def _cancel(self, rid: str, why: str, code: ErrorCode = ErrorCode.CANCELLED) -> None:
+    def cancel_request(self, rid: str, why: str, code: ErrorCode = ErrorCode.CANCELLED) -> None:
         """Reply `code` now; the scheduler lets go of the request now or when its plan returns."""
         if self.core is not None and self.core.get(rid) is not None:
             effect = self.core.cancel(rid, time.monotonic())
@@ -200,7 +180,10 @@ class LLMService:
         self._fail(rid, code, why)
         summary = self.live.get(f"{rid}#summary")
         if summary is not None:
-            self._cancel(summary.rid, why)
+            self.cancel_request(summary.rid, why)
+
+    def attach(self, ctx: CallContext, args: dict) -> object:
+        return self.reattach.attach(ctx, args)
 
     def snapshots(self, agent: str) -> list[dict]:
         """The agent's requests now swapped out to LMDB (the kernel's index; bytes stay in LMDB)."""
@@ -211,7 +194,7 @@ class LLMService:
     def on_agent_exit(self, agent: str) -> int:
         rids = [s.rid for s in self.live.of_agent(agent) if s.reply is not None]
         for rid in rids:
-            self._cancel(rid, f"agent {agent} exited")
+            self.cancel_request(rid, f"agent {agent} exited")
         self.unready = [s for s in self.unready if s.agent != agent]
         return len(rids)
 
@@ -232,7 +215,7 @@ class LLMService:
         pending, self.unready = self.unready, []
         for sub in pending:
             self._admit(sub)
-        self._answer_attaches()
+        self.reattach.answer_waiting()
         self._kick()
 
     def _on_message(self, w: WorkerHandle, msg: PlanDone) -> None:
@@ -264,9 +247,9 @@ class LLMService:
                                 f" without finishing a plan, {self.pool.num_respawns} respawns in all): "
                                 f"see {self.config.state_dir}/worker-{w.worker_id}.log")
             for rid in list(self.live):
-                self._cancel(rid, self.unavailable, ErrorCode.UNAVAILABLE)  # nobody will run it
+                self.cancel_request(rid, self.unavailable, ErrorCode.UNAVAILABLE)  # nobody will run it
             self.unready.clear()
-            self._answer_attaches(SyscallError(ErrorCode.UNAVAILABLE, self.unavailable))
+            self.reattach.answer_waiting(SyscallError(ErrorCode.UNAVAILABLE, self.unavailable))
         self._kick()
 
     def _take_back(self, wid: int, why: str) -> None:
@@ -327,13 +310,13 @@ class LLMService:
                 continue
             fresh[rid], diverged = take_slice(sub, list(token_ids))
             if diverged:
-                self._cancel(rid, diverged, ErrorCode.REPLAY_DIVERGED)
+                self.cancel_request(rid, diverged, ErrorCode.REPLAY_DIVERGED)
         self.journal.produced(fresh)
         for rid in fresh:
             if rid in self.live:
-                self._flush(self.live.get(rid))
+                self.flush(self.live.get(rid))
 
-    def _flush(self, sub: Submission) -> None:
+    def flush(self, sub: Submission) -> None:
         """Stream what the agent has not been sent yet."""
         owed = unstreamed(sub)
         if owed:
@@ -360,11 +343,11 @@ class LLMService:
             self._fail(req.rid, ErrorCode.REPLAY_DIVERGED, diverged)
             return
         self.live.pop(req.rid)
-        self._park(sub, {"ok": True, "result": result})
+        self.reattach.park(sub, {"ok": True, "result": result})
         if sub.on_done is not None:
             sub.on_done(result)
         elif sub.reply is not None:
-            self._flush(sub)
+            self.flush(sub)
             sub.reply.ok(result)
 
     def _fail(self, rid: str, code: ErrorCode | str, message: str) -> None:
@@ -374,66 +357,12 @@ class LLMService:
         log.info("request %s failed: %s: %s", rid, ErrorCode(code).value, message)
         if sub.resume is not None:  # recovered, never handed to the scheduler: its checkpoint is ours to free
             self._send_free(None, [checkpoint_key(*sub.resume[:2])])
-        self._park(sub, {"ok": False, "error": SyscallError(code, message).to_wire()})
+        error = SyscallError(code, message)
+        self.reattach.park(sub, {"ok": False, "error": error.to_wire()})
         if sub.on_done is not None:
-            sub.on_done(SyscallError(code, message))
+            sub.on_done(error)
         elif sub.reply is not None:
             sub.reply.error(code, message)
-
-    def _park(self, sub: Submission, reply: dict) -> None:
-        """An agent's request left: its reply stays fetchable by llm.attach for the grace period
-        (its agent may be away, or the reply may die with this kernel before it is sent)."""
-        if sub.journaled:
-            parked = ParkedReply(reply, bool(sub.args["stream"]), time.time())
-            self.parked[sub.rid] = parked
-            self.journal.leave(sub.rid, parked)
-
-    # ---- re-attaching after a kernel restart ----
-    def attach(self, ctx: CallContext, args: dict) -> object:
-        """llm.attach: the caller's request `request_id` replies here (and streams what the
-        caller has not received, from `received` tokens on)."""
-        if self.codec is None and self.config.num_workers > 0 and not self.unavailable:
-            self.unready_attach.append((ctx, args))  # the catch-up stream needs the tokenizer
-            return DEFERRED
-        rid = full_request_id(ctx.caller, args["request_id"])
-        sub, parked = self.live.get(rid), self.parked.get(rid)
-        if sub is not None and sub.journaled:
-            sub.reply, sub.streamed = ctx.defer(), args["received"]
-            self._flush(sub)
-            return DEFERRED
-        if parked is None:
-            raise SyscallError(ErrorCode.NOT_FOUND, f"no request '{rid}' in flight or finished in the last "
-                               f"{self.config.reattach_grace_s:.0f} s")
-        reply = ctx.defer()
-        if parked.reply["ok"] and parked.stream:
-            owed = parked.reply["result"]["token_ids"][args["received"]:]
-            if owed and self.codec is not None:
-                reply.stream({"request_id": rid, "token_ids": owed, "text": self.codec.decode(owed)})
-        if parked.reply["ok"]:
-            reply.ok(parked.reply["result"])
-        else:
-            reply.error(parked.reply["error"]["code"], parked.reply["error"]["message"])
-        return DEFERRED
-
-    def _answer_attaches(self, error: SyscallError | None = None) -> None:
-        """The llm.attach calls that waited for the model: served now, or failed with `error`."""
-        attaching, self.unready_attach = self.unready_attach, []
-        for ctx, args in attaching:
-            try:
-                if error is not None:
-                    raise error
-                self.attach(ctx, args)
-            except SyscallError as err:
-                ctx.defer().error(err.code, err.message)
-
-    def _expire_detached(self) -> None:
-        for sub in [s for s in self.live.values() if s.is_detached]:
-            self._cancel(sub.rid, f"agent {sub.agent} did not re-attach within {self.config.reattach_grace_s:.0f} s "
-                                  "of the kernel's restart")
-
-    def _expire_replies(self) -> None:
-        for rid in self.journal.expire(self.config.reattach_grace_s):
-            self.parked.pop(rid, None)
 
     def _send_free(self, wid: int | None, keys: list[str]) -> None:
         """Free resident KV on `wid`, or (None, or `wid` is gone) have any ready worker delete
@@ -448,41 +377,12 @@ class LLMService:
             self.pending_frees += keys
 
     # ---- introspection and lifecycle ----
-    def stats(self, agent: str | None, with_rows: bool = True) -> dict:
-        workers = [w.to_wire() for w in self.pool.workers.values()]
-        base = {"policy": self.config.scheduler, "config": self.sched_config(), "workers": workers,
-                "overhead": self.overhead.to_wire() if self.core else None,
-                "journal": self.journal.counts() if self.journal is not None else None}
-        reqs = self.core.requests() if self.core else []
-        active = []
-        if with_rows and self.core is not None:
-            ranked = sorted(reqs, key=self.core.policy.rank_key)
-            active = [active_row(r, rank, self.core.worker_of(r)) for rank, r in enumerate(ranked) if agent in (None, r.agent)]
-        wire = self.history.to_wire(agent, active, with_rows)
-        wire["totals"]["active"] = len(reqs)
-        return {**base, "kv": self.kv_use(), **wire}
-
-    def kv_use(self) -> list[dict]:
-        """KV bytes reserved on each worker against its budget (the scheduler's ledger)."""
-        if self.core is None:
-            return []
-        budget = self.core.config.kv_budget_bytes
-        return [{"worker_id": w, "used_bytes": self.core.resident_bytes(w), "budget_bytes": budget} for w in self.core.workers]
-
     def _sched_config(self, model: dict) -> SchedConfig:
         """From the flags and the first worker's ready message: its KV pool is the budget."""
         c, pool = self.config, model.get("kv_pool") or {}
         return SchedConfig(policy=c.scheduler, quantum=c.quantum, max_batch=c.max_batch,
                            kv_budget_bytes=pool.get("pool_bytes", c.kv_pool_bytes), kv_block_tokens=pool.get("block_size", 1),
                            preempt=c.preempt, **dict(c.sched_options))
-
-    def sched_config(self) -> dict:
-        c = self.config
-        sched = self.core.config if self.core is not None else None
-        return {"quantum": c.quantum, "max_batch": c.max_batch, "preempt": c.preempt, "num_workers": c.num_workers,
-                "model": c.model, "engine": c.engine, "kv_pool_bytes": c.kv_pool_bytes,
-                "kv_budget_bytes": sched.kv_budget_bytes if sched else None,
-                "kv_block_tokens": sched.kv_block_tokens if sched else None}
 
     def check_integrity(self) -> None:
         if self.core is not None:
@@ -493,7 +393,7 @@ class LLMService:
     def close(self) -> None:
         for rid in list(self.live):
             self._fail(rid, ErrorCode.UNAVAILABLE, "kernel shutting down")
-        self._answer_attaches(SyscallError(ErrorCode.UNAVAILABLE, "kernel shutting down"))
+        self.reattach.answer_waiting(SyscallError(ErrorCode.UNAVAILABLE, "kernel shutting down"))
         self.pool.close()
         if self.journal is not None:
             self.journal.close()

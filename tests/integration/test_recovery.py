@@ -37,20 +37,27 @@ def worker_pids(k: KernelProc) -> dict[int, int]:
         return {w["worker_id"]: w["pid"] for w in c.sched_stats()["workers"] if w["is_ready"]}
 
 
+def submit_workload(k: KernelProc) -> tuple[dict, dict, dict]:
+    """One SDK client per agent of WORKLOAD, each request submitted, streamed tokens collected.
+    Returns (clients by agent, streamed tokens by rid, Pending by rid)."""
+    clients = {agent: k.client(agent) for agent in sorted({w[0] for w in WORKLOAD})}
+    streamed: dict[str, list[int]] = {f"{a}/{label}": [] for a, label, *_ in WORKLOAD}
+    pending = {
+        f"{agent}/{label}": clients[agent].submit(
+            "llm.generate", lambda m, r=f"{agent}/{label}": streamed[r].extend(m["token_ids"]),
+            prompt=prompt, max_new_tokens=n, request_id=label, **extra)
+        for agent, label, prompt, n, extra in WORKLOAD
+    }
+    return clients, streamed, pending
+
+
 def run(tmp_path, name: str, *flags: str, workers: int = 1, kills: int = 0, after: int = 5) -> tuple[dict, dict, dict]:
     """Run WORKLOAD; with kills > 0, SIGKILL worker 0 once some request has streamed `after`
     tokens, and again (kills - 1 times) as soon as its replacement is ready. Returns (results,
     streamed tokens, stats)."""
     k = KernelProc(tmp_path / name, *flags, workers=workers).wait_ready()
     try:
-        clients = {agent: k.client(agent) for agent in sorted({w[0] for w in WORKLOAD})}
-        streamed: dict[str, list[int]] = {f"{a}/{label}": [] for a, label, *_ in WORKLOAD}
-        pending = {
-            f"{agent}/{label}": clients[agent].submit(
-                "llm.generate", lambda m, r=f"{agent}/{label}": streamed[r].extend(m["token_ids"]),
-                prompt=prompt, max_new_tokens=n, request_id=label, **extra)
-            for agent, label, prompt, n, extra in WORKLOAD
-        }
+        clients, streamed, pending = submit_workload(k)
         for _ in range(kills):
             victim = wait_for(lambda: worker_pids(k).get(0), timeout_s=120, what="worker 0 ready")
             wait_for(lambda: [c.pump() for c in clients.values()] and any(len(s) >= after for s in streamed.values()),
@@ -111,14 +118,7 @@ def test_kernel_killed_mid_run_agents_keep_going(tmp_path, calm):
     k = KernelProc(tmp_path / "s", *flags).wait_ready()
     k2 = None
     try:
-        clients = {agent: k.client(agent) for agent in sorted({w[0] for w in WORKLOAD})}
-        streamed: dict[str, list[int]] = {f"{a}/{label}": [] for a, label, *_ in WORKLOAD}
-        pending = {
-            f"{agent}/{label}": clients[agent].submit(
-                "llm.generate", lambda m, r=f"{agent}/{label}": streamed[r].extend(m["token_ids"]),
-                prompt=prompt, max_new_tokens=n, request_id=label, **extra)
-            for agent, label, prompt, n, extra in WORKLOAD
-        }
+        clients, streamed, pending = submit_workload(k)
         wait_for(lambda: [c.pump() for c in clients.values()] and any(len(s) >= 30 for s in streamed.values()),
                  timeout_s=120, what="tokens flowing")
         children = child_pids(k.pid)
