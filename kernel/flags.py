@@ -86,6 +86,9 @@ def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
                    help="decode steps between a running request's checkpoints to LMDB (KV included), which bound "
                         "what a worker crash costs it: it replays from its last checkpoint; 0 = never (replay from "
                         "the prompt); default %(default)s")
+    s.add_argument("--no-lookahead", dest="lookahead", action="store_false",
+                   help="rr: do not send a worker its next slice while it runs one (by default it is sent, so the worker "
+                        "never waits for the kernel between slices; the choice is the one rr makes either way)")
 
 
 def config_from_args(args: argparse.Namespace) -> KernelConfig:
@@ -102,7 +105,8 @@ def config_from_args(args: argparse.Namespace) -> KernelConfig:
         reattach_grace_s=getattr(args, "reattach_grace", 60.0), gateway=getattr(args, "gateway", None) or "",
         sched_options={"checkpoint_every": getattr(args, "checkpoint_every", DEFAULT_CHECKPOINT_EVERY),
                        **({} if args.fifo_slice_steps is None else {"fifo_slice_steps": args.fifo_slice_steps}),
-                       **({} if getattr(args, "priority_aging_s", None) is None else {"priority_aging_s": args.priority_aging_s})},
+                       **({} if getattr(args, "priority_aging_s", None) is None else {"priority_aging_s": args.priority_aging_s}),
+                       "lookahead": getattr(args, "lookahead", True)},
     )
 
 
@@ -127,4 +131,6 @@ def kernel_argv(args: argparse.Namespace, state_dir: Path | None = None, address
             argv += [flag, str(value)]
     if getattr(args, "debug", False):
         argv.append("--debug")
+    if not getattr(args, "lookahead", True):
+        argv.append("--no-lookahead")
     return argv

@@ -13,6 +13,7 @@ class Overhead:
     """Worker busy time vs the gap between back-to-back plans (kernel scheduling + IPC)."""
 
     num_plans: int = 0
+    num_lookahead_plans: int = 0  # sent while the worker still ran its previous plan
     num_steps: int = 0
     busy_s: float = 0.0
     num_gap_steps: int = 0
@@ -22,7 +23,7 @@ class Overhead:
         busy_per_step = self.busy_s / self.num_steps if self.num_steps else None
         gap_per_step = self.gap_s / self.num_gap_steps if self.num_gap_steps else None
         ratio = gap_per_step / busy_per_step if gap_per_step is not None and busy_per_step else None
-        return {"num_plans": self.num_plans, "num_steps": self.num_steps, "busy_s": self.busy_s,
+        return {"num_plans": self.num_plans, "num_lookahead_plans": self.num_lookahead_plans, "num_steps": self.num_steps, "busy_s": self.busy_s,
                 "gap_s": self.gap_s, "busy_per_step_s": busy_per_step, "gap_per_step_s": gap_per_step,
                 "overhead_ratio": ratio}
 
@@ -33,11 +34,14 @@ class OverheadMeter:
     def __init__(self) -> None:
         self.totals = Overhead()
         self._last_end: dict[int, float] = {}  # worker -> t_end of its last plan
-        self._back_to_back: set[int] = set()  # workers whose outstanding plan followed a plan_done at once
+        self._back_to_back: set[tuple[int, object]] = set()  # (worker, plan id) of plans sent at once after the previous
 
-    def on_plan(self, wid: int, is_back_to_back: bool) -> None:
-        if is_back_to_back:
-            self._back_to_back.add(wid)
+    def on_plan(self, wid: int, plan_id: object, is_back_to_back: bool, is_lookahead: bool) -> None:
+        """A plan sent: right after the previous plan's plan_done (back to back), or queued behind
+        a running one (a lookahead, also back to back)."""
+        self.totals.num_lookahead_plans += is_lookahead
+        if is_back_to_back or is_lookahead:
+            self._back_to_back.add((wid, plan_id))
 
     def on_done(self, wid: int, result: PlanResult) -> None:
         o = self.totals
@@ -45,15 +49,15 @@ class OverheadMeter:
         o.num_plans += 1
         o.num_steps += steps
         o.busy_s += max(0.0, result.t_end - result.t_start)
-        if wid in self._back_to_back and wid in self._last_end:
+        if (wid, result.plan_id) in self._back_to_back and wid in self._last_end:
             o.gap_s += max(0.0, result.t_start - self._last_end[wid])
             o.num_gap_steps += steps
-        self._back_to_back.discard(wid)
+        self._back_to_back.discard((wid, result.plan_id))
         self._last_end[wid] = result.t_end
 
     def forget(self, wid: int) -> None:
         self._last_end.pop(wid, None)
-        self._back_to_back.discard(wid)
+        self._back_to_back = {key for key in self._back_to_back if key[0] != wid}
 
     def to_wire(self) -> dict:
         return self.totals.to_wire()

@@ -219,10 +219,10 @@ class LLMService:
         self._kick()
 
     def _on_message(self, w: WorkerHandle, msg: PlanDone) -> None:
-        if msg.plan_id != w.plan_id:
+        if not w.plan_ids or msg.plan_id != w.plan_ids[0]:
             log.warning("unexpected plan_done %r from worker %d", msg.plan_id, w.worker_id)
             return
-        w.plan_id = None
+        w.plan_ids.pop(0)
         self.pool.note_progress(w.worker_id)
         result = PlanResult.from_done(msg, self.keys.rid)
         self.overhead.on_done(w.worker_id, result)
@@ -269,20 +269,19 @@ class LLMService:
         log.warning("%s: %d request(s) replay from their checkpoints or prompts", why, len(loss.recovered))
 
     def _kick(self, back_to_back: int | None = None) -> None:
-        """Give every idle worker its next plan (back_to_back: the worker whose plan_done we
-        just handled, for the overhead figures)."""
+        """Give every ready worker its next plan, idle ones first, then the lookahead plans
+        (back_to_back: the worker whose plan_done we just handled, for the overhead figures)."""
         if self.core is None:
             return
-        for w in self.pool.idle():
-            if not w.is_idle or self.pool.workers.get(w.worker_id) is not w:  # changed by a failed send below
-                continue
-            plan = self.core.next_plan(w.worker_id, time.monotonic())
-            if plan is None:
-                continue
-            self.overhead.on_plan(w.worker_id, w.worker_id == back_to_back)
-            w.plan_id = plan.plan_id
-            if not self.pool.send(w.worker_id, plan.to_wire(self.keys.key, self.keys.checkpoint)):
-                self.pool.fail(w, f"worker {w.worker_id}: plan {plan.plan_id} could not be sent; killed")  # requeued
+        for w in self.pool.ready():
+            while self.pool.workers.get(w.worker_id) is w and self.core.accepts_plan(w.worker_id):  # a failed send kills w
+                plan = self.core.next_plan(w.worker_id, time.monotonic())
+                if plan is None:
+                    break
+                self.overhead.on_plan(w.worker_id, plan.plan_id, w.worker_id == back_to_back, bool(w.plan_ids))
+                w.plan_ids.append(plan.plan_id)
+                if not self.pool.send(w.worker_id, plan.to_wire(self.keys.key, self.keys.checkpoint)):
+                    self.pool.fail(w, f"worker {w.worker_id}: plan {plan.plan_id} could not be sent; killed")  # requeued
 
     def _let_go(self, c: Completion) -> None:
         """A request left the scheduler: free its worker state and checkpoint, record its row."""

@@ -1,7 +1,8 @@
 """Worker processes as seen from the kernel: spawn, ready ack, heartbeats, death, respawn.
 
 Contract: used only from the kernel main thread. A worker is "idle" when it is ready and has no
-plan outstanding; the LLM service gives it the next plan. KV bytes never come through here.
+plan outstanding; the LLM service gives it the next plan (and, with lookahead, the one after
+while it runs that). KV bytes never come through here.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ class WorkerHandle:
     started_s: float
     is_ready: bool = False
     last_seen_s: float = 0.0
-    plan_id: int | None = None  # outstanding plan, if any
+    plan_ids: list[int] = field(default_factory=list)  # outstanding plans, in execution order
     model: dict = field(default_factory=dict)
 
     @property
@@ -45,11 +46,11 @@ class WorkerHandle:
 
     @property
     def is_idle(self) -> bool:
-        return self.is_ready and self.plan_id is None
+        return self.is_ready and not self.plan_ids
 
     def to_wire(self) -> dict:
         return {"worker_id": self.worker_id, "pid": self.pid, "is_ready": self.is_ready,
-                "plan_id": self.plan_id, "model_id": self.model.get("model_id"),
+                "plan_id": self.plan_ids[0] if self.plan_ids else None, "plan_ids": list(self.plan_ids), "model_id": self.model.get("model_id"),
                 "model_dir": self.model.get("model_dir"), "fingerprint": self.model.get("fingerprint"),
                 "engine": self.model.get("engine"), "batch_invariant": self.model.get("batch_invariant"),
                 "kv_pool": self.model.get("kv_pool")}
@@ -120,8 +121,9 @@ class WorkerPool:
             w.proc.wait()
             self._declare_dead(w, why)
 
-    def idle(self) -> list[WorkerHandle]:
-        return [w for w in self.workers.values() if w.is_idle]
+    def ready(self) -> list[WorkerHandle]:
+        """Ready workers, the idle ones first."""
+        return sorted((w for w in self.workers.values() if w.is_ready), key=lambda w: len(w.plan_ids))
 
     def _on_frames(self, frames: list[bytes]) -> None:
         ident, payload = frames[0], frames[-1]

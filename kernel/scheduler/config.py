@@ -22,6 +22,9 @@ class SchedConfig:
     death costs it at most that many steps of replay. priority_aging_s: what one priority level
     is worth in seconds of waiting (priority ranks by arrival + priority * priority_aging_s).
     plas_forget_s: plas forgets a program that has had no live call for this long.
+    lookahead: a worker may be sent its next plan while it runs one, where that is exactly the
+    plan the policy would choose after it (Policy.is_lookahead_exact; see Scheduler.next_plan),
+    so the worker never waits for the kernel between slices.
     """
 
     policy: str = "rr"
@@ -37,6 +40,7 @@ class SchedConfig:
     fair_weights: dict[str, float] = field(default_factory=dict)
     priority_aging_s: float = 1.0
     plas_forget_s: float = 60.0
+    lookahead: bool = True
 
     def __post_init__(self) -> None:
         for name in ("quantum", "max_batch", "fifo_slice_steps", "mlfq_levels", "kv_block_tokens"):

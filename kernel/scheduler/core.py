@@ -2,7 +2,9 @@
 
 Owned by the kernel's single-threaded event loop; every method runs to completion and takes
 the current time `now` from the caller, so tests drive it on a fake clock. A worker has at most
-one outstanding plan; requests in it are RUNNING until on_plan_done or remove_worker.
+one outstanding plan, or two with lookahead (see next_plan); a worker executes its plans in
+order and answers them in order; requests in a plan are RUNNING until on_plan_done or
+remove_worker, and no request is in two plans.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from kernel.scheduler.selection import (
     choose_evictions,
     rank_candidates,
     reserved_steps,
+    reserved_total,
     select_batch,
 )
 
@@ -53,7 +56,8 @@ class Scheduler:
         self._requests: dict[str, SeqRequest] = {}  # live (not terminal) requests
         self._prompts: dict[str, tuple[list[int], dict]] = {}  # while live: a dead worker's requests replay from it
         self._budgets: dict[WorkerId, KVBudget] = {}
-        self._plans: dict[WorkerId, Plan] = {}  # outstanding, at most one per worker
+        self._plans: dict[WorkerId, list[Plan]] = {}  # outstanding per worker, in execution order
+        self._deferred_preemptions: dict[int, list[str]] = {}  # lookahead plan id -> rids it preempts
         self._previous_batch: dict[WorkerId, list[str]] = {}
         self._plan_ids = itertools.count(1)
         self._stale: list[tuple[str, int]] = []  # checkpoints (rid, number) to delete from LMDB
@@ -73,7 +77,7 @@ class Scheduler:
         """The worker holding its KV, else the one whose outstanding plan it is in (a swap out or in)."""
         if req.residency is not None or req.plan_id is None:
             return req.residency
-        return next((wid for wid, plan in self._plans.items() if plan.plan_id == req.plan_id), None)
+        return next((wid for wid, plans in self._plans.items() for p in plans if p.plan_id == req.plan_id), None)
 
     def resident_bytes(self, wid: WorkerId) -> int:
         return self._budgets[wid].used_bytes
@@ -98,9 +102,11 @@ class Scheduler:
         tokens again. Returns the cancelled ones (needs_free: any live worker deletes their
         LMDB entries) and the recovered ones (whose old LMDB entries, if any, are stale)."""
         self._worker(wid)
-        plan = self._plans.pop(wid, None)
-        in_plan = set(plan.rids()) if plan else set()
-        self._stale += [(c.rid, c.key) for c in plan.checkpoint] if plan else []  # maybe written, never confirmed
+        plans = self._plans.pop(wid, [])
+        in_plan = {rid for plan in plans for rid in plan.rids()}
+        self._stale += [(c.rid, c.key) for plan in plans for c in plan.checkpoint]  # maybe written, never confirmed
+        for plan in plans:
+            self._deferred_preemptions.pop(plan.plan_id, None)
         lost = [r for r in self._requests.values() if r.residency == wid or r.rid in in_plan]
         del self._budgets[wid], self._previous_batch[wid]
         loss = WorkerLoss()
@@ -173,53 +179,79 @@ class Scheduler:
         return CancelEffect(is_found=True, completion=done)
 
     # -- plans -----------------------------------------------------------------------------
+    def accepts_plan(self, wid: WorkerId) -> bool:
+        """Whether `wid` may be given a plan now: it has none outstanding, or one and lookahead
+        applies (config.lookahead and a policy whose choice cannot depend on that plan's outcome)."""
+        n = len(self._plans.get(wid, ()))
+        return n == 0 or (n == 1 and self.config.lookahead and self.policy.is_lookahead_exact)
+
     def next_plan(self, wid: WorkerId, now: float) -> Plan | None:
-        """The next plan for idle worker `wid`, or None when it has nothing to run."""
+        """The next plan for `wid`, or None when it has nothing to run.
+
+        With a plan outstanding (accepts_plan) this is a lookahead: the plan the worker runs right
+        after the one in hand, sent now so that the worker never waits for the kernel between
+        them. It is made only when it is the plan the policy would choose once the outstanding
+        one returns: the requests in that plan are not candidates (rr puts them behind every
+        other), its batch is full (else they would join it) and it fits beside them without
+        evicting anyone (else they would be the first evicted)."""
         budget = self._worker(wid)
-        if wid in self._plans:
+        outstanding = self._plans.setdefault(wid, [])
+        if not self.accepts_plan(wid):
             raise SchedulerError(
-                f"worker {wid} still has plan {self._plans[wid].plan_id} outstanding"
+                f"worker {wid} still has plan {outstanding[-1].plan_id} outstanding"
             )
+        is_lookahead = bool(outstanding)
         self.policy.on_plan(now)
         previous = self._previous_batch[wid]
         ranked = rank_candidates(self._requests.values(), wid, self.policy, set(previous))
         batch, steps = select_batch(
             ranked, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token
         )
-        if not batch:
+        if not batch or (is_lookahead and len(batch) < self.config.max_batch):
             return None
-        plan = Plan(next(self._plan_ids), wid, steps, now)
         reservations = {
             r.rid: kv_footprint_bytes(
                 r, reserved_steps(r, steps, self.policy), self.kv_bytes_per_token
             )
             for r in batch
         }
-        for victim in choose_evictions(ranked, wid, reservations, budget):
+        victims = choose_evictions(ranked, wid, reservations, budget)
+        if is_lookahead and (victims or not budget.fits(reserved_total(reservations, budget))):
+            return None
+        plan = Plan(next(self._plan_ids), wid, steps, now)
+        for victim in victims:
             self._preempt(victim, plan)
         for req in batch:
             self._dispatch(req, plan, reservations[req.rid], now)
             self._maybe_checkpoint(req, plan)
-        self._record_preemptions(previous, plan, now)
+        left_out = [rid for rid in previous if rid not in plan.decode]
+        if is_lookahead:  # the previous batch is still running: preempted when it returns
+            self._deferred_preemptions[plan.plan_id] = left_out
+        else:
+            self._record_preemptions(left_out, now)
         self._previous_batch[wid] = list(plan.decode)
-        self._plans[wid] = plan
+        outstanding.append(plan)
         return plan
 
     def on_plan_done(self, wid: WorkerId, result: PlanResult, now: float) -> list[Completion]:
         """Apply a plan_done: snapshots, loads, tokens, finishes and errors. Returns the requests
         that left the scheduler. A missing per-request result fails that request (INTERNAL)."""
-        plan = self._plans.get(wid)
+        outstanding = self._plans.get(wid)
+        plan = outstanding[0] if outstanding else None
         if plan is None or plan.plan_id != result.plan_id:
             raise PlanMismatch(
                 f"worker {wid}: plan_done {result.plan_id} answers no outstanding plan"
+                f" (the next one due is {plan.plan_id if plan else None})"
             )
-        del self._plans[wid]
+        outstanding.pop(0)
         done = [self._finish_eviction(s, result.evicted.get(s.rid), wid, now) for s in plan.evict]
         done += [self._finish_load(s, result.loaded.get(s.rid), wid, now) for s in plan.load]
         done += [self._finish_slice(rid, result, wid, now) for rid in plan.decode]
         for spec in plan.checkpoint:
             self._finish_checkpoint(spec, result.checkpointed.get(spec.rid))
         done += [self._finish_cancel(rid, now) for rid in plan.rids()]
+        if outstanding:  # the lookahead plan now running on wid preempts what it did not take
+            self._record_preemptions(self._deferred_preemptions.pop(outstanding[0].plan_id, []), now)
         return [c for c in done if c is not None]
 
     def check_integrity(self) -> None:
@@ -277,17 +309,14 @@ class Scheduler:
             self._stale.append((req.rid, req.checkpoint))
         req.checkpoint, req.checkpoint_tokens = spec.key, req.num_generated
 
-    def _record_preemptions(self, previous: list[str], plan: Plan, now: float) -> None:
-        """A live request of the previous batch on this worker that is not decoded now."""
-        decoded = set(plan.decode)
-        for rid in previous:
+    def _record_preemptions(self, rids: list[str], now: float) -> None:
+        """Live requests of the previous batch on a worker that its next plan does not decode."""
+        for rid in rids:
             req = self._requests.get(rid)
-            if req is not None and rid not in decoded:
+            if req is not None:
                 req.timeline.preemption_s.append(now)
 
-    def _finish_eviction(
-        self, spec: EvictSpec, res: EvictResult | None, wid: WorkerId, now: float
-    ) -> Completion | None:
+    def _finish_eviction(self, spec: EvictSpec, res: EvictResult | None, wid: WorkerId, now: float) -> Completion | None:
         req = self._requests[spec.rid]
         if res is None or res.error:
             return self._fail(req, res, wid, now)
@@ -296,9 +325,7 @@ class Scheduler:
         req.state, req.plan_id = SeqState.READY, None
         return None
 
-    def _finish_load(
-        self, spec: LoadSpec, res: LoadResult | None, wid: WorkerId, now: float
-    ) -> Completion | None:
+    def _finish_load(self, spec: LoadSpec, res: LoadResult | None, wid: WorkerId, now: float) -> Completion | None:
         req = self._requests[spec.rid]
         if res is None or res.error:
             return self._fail(req, res, wid, now)
@@ -308,9 +335,7 @@ class Scheduler:
         req.kv_bytes = res.kv_bytes
         return None
 
-    def _finish_slice(
-        self, rid: str, result: PlanResult, wid: WorkerId, now: float
-    ) -> Completion | None:
+    def _finish_slice(self, rid: str, result: PlanResult, wid: WorkerId, now: float) -> Completion | None:
         req = self._requests.get(rid)
         if req is None:  # its load failed
             return None
@@ -325,13 +350,7 @@ class Scheduler:
             req.finish_reason = res.finish_reason or "length"
             req.output_ids = res.output_ids
             req.output_logprobs = res.output_logprobs
-            return self._retire(
-                req,
-                SeqState.FINISHED,
-                result.t_end,
-                needs_free=not res.is_finished,
-                free_worker=wid,
-            )
+            return self._retire(req, SeqState.FINISHED, result.t_end, needs_free=not res.is_finished, free_worker=wid)
         self._budgets[wid].set(rid, kv_footprint_bytes(req, 0, self.kv_bytes_per_token))
         req.state, req.plan_id = SeqState.READY, None
         return None
@@ -350,20 +369,10 @@ class Scheduler:
             "code": "INTERNAL",
             "message": f"worker {wid} sent no result for {req.rid}",
         }
-        return self._retire(
-            req, SeqState.FAILED, now, needs_free=True, free_worker=wid, error=error
-        )
+        return self._retire(req, SeqState.FAILED, now, needs_free=True, free_worker=wid, error=error)
 
-    def _retire(
-        self,
-        req: SeqRequest,
-        state: SeqState,
-        now: float,
-        *,
-        needs_free: bool,
-        free_worker: WorkerId | None = None,
-        error: dict | None = None,
-    ) -> Completion:
+    def _retire(self, req: SeqRequest, state: SeqState, now: float, *, needs_free: bool,
+                free_worker: WorkerId | None = None, error: dict | None = None) -> Completion:
         """Remove `req` from every structure; it leaves as a Completion."""
         budget = self._budgets.get(req.residency) if req.residency is not None else None
         if budget is not None:

@@ -16,7 +16,7 @@ from kernel.scheduler.request import SeqRequest, SeqState, WorkerId
 def check_scheduler(
     requests: dict[str, SeqRequest],
     prompts: dict[str, tuple[list[int], dict]],
-    plans: dict[WorkerId, Plan],
+    plans: dict[WorkerId, list[Plan]],
     budgets: dict[WorkerId, KVBudget],
     bpt: int,
 ) -> None:
@@ -37,15 +37,17 @@ def check_scheduler(
 
 
 def _plan_membership(
-    plans: dict[WorkerId, Plan], requests: dict[str, SeqRequest]
+    plans: dict[WorkerId, list[Plan]], requests: dict[str, SeqRequest]
 ) -> dict[str, Plan]:
     plan_of: dict[str, Plan] = {}
-    for wid, plan in plans.items():
-        assert plan.worker_id == wid, f"plan {plan.plan_id} filed under worker {wid}"
-        for rid in plan.rids():
-            assert rid not in plan_of, f"{rid} in two outstanding plans"
-            assert rid in requests, f"{rid} in plan {plan.plan_id} but not live"
-            plan_of[rid] = plan
+    for wid, queued in plans.items():
+        assert len(queued) <= 2, f"worker {wid} has {len(queued)} plans outstanding (at most 2)"
+        for plan in queued:
+            assert plan.worker_id == wid, f"plan {plan.plan_id} filed under worker {wid}"
+            for rid in plan.rids():
+                assert rid not in plan_of, f"{rid} in two outstanding plans"
+                assert rid in requests, f"{rid} in plan {plan.plan_id} but not live"
+                plan_of[rid] = plan
     return plan_of
 
 

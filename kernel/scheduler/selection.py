@@ -1,7 +1,8 @@
 """Pure choice of a plan's batch, slice length and evictions for one worker.
 
-Contract: called by Scheduler.next_plan with no plan outstanding on `wid`, so every request
-resident on `wid` is READY and appears in `ranked`.
+Contract: called by Scheduler.next_plan. With no plan outstanding on `wid` every request
+resident on `wid` is READY and appears in `ranked`; with one (a lookahead) its requests are
+RUNNING and appear nowhere here, and the caller takes the plan only if it evicts nothing and fits.
 """
 
 from __future__ import annotations
@@ -51,14 +52,18 @@ def select_batch(
     return batch, steps
 
 
+def reserved_total(reservations: dict[str, int], budget: KVBudget) -> int:
+    """The worker's KV bytes once the batch holds `reservations` and nobody is evicted."""
+    return budget.used_bytes + sum(n - budget.reserved.get(rid, 0) for rid, n in reservations.items())
+
+
 def choose_evictions(
     ranked: list[SeqRequest], wid: WorkerId, reservations: dict[str, int], budget: KVBudget
 ) -> list[SeqRequest]:
     """Idle residents of `wid` to evict, lowest rank first, until the batch's `reservations`
-    plus what stays resident fit the budget."""
-    total = budget.used_bytes + sum(
-        n - budget.reserved.get(rid, 0) for rid, n in reservations.items()
-    )
+    plus what stays resident fit the budget (with no plan outstanding on `wid` they always can:
+    the batch alone fits)."""
+    total = reserved_total(reservations, budget)
     victims: list[SeqRequest] = []
     for req in reversed(ranked):
         if budget.fits(total):

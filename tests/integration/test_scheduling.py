@@ -33,7 +33,9 @@ def run_workload(tmp_path, name: str, *flags: str, workers: int = 1) -> tuple[di
                    for agent, label, prompt, n, extra in WORKLOAD}
         outputs = {rid: p.result(300)["token_ids"] for rid, p in pending.items()}
         with k.client() as c:
-            stats = {r["rid"]: r for r in c.sched_stats()["requests"]}
+            sched_stats = c.sched_stats()
+            stats = {r["rid"]: r for r in sched_stats["requests"]}
+            k.overhead = sched_stats["overhead"]
         for c in clients.values():
             c.close()
     finally:
@@ -67,6 +69,16 @@ def test_rr_quantum_1_with_swaps_and_migration_is_exact(tmp_path, baseline):
     migrated = [rid for rid, r in stats.items() if len({s[0] for s in r["slices"]}) == 2]
     assert migrated, "some request should have run on both workers"
     assert snapshot_entries(k.state_dir) == 0
+
+
+@pytest.mark.parametrize("lookahead", [True, False])
+def test_rr_lookahead_is_exact(tmp_path, baseline, lookahead):
+    """rr sends a worker its next slice while it runs one (unless --no-lookahead): same tokens."""
+    outputs, stats, k = run_workload(tmp_path, "rr", "--scheduler", "rr", "--quantum", "2",
+                                     *([] if lookahead else ["--no-lookahead"]))
+    assert outputs == baseline
+    assert sum(r["preemptions"] for r in stats.values()) >= 20
+    assert (k.overhead["num_lookahead_plans"] >= 20) == lookahead, k.overhead
 
 
 def test_mlfq_with_swaps_is_exact(tmp_path, baseline):

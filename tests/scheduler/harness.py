@@ -28,7 +28,7 @@ class Harness:
         self.sched = make_scheduler(config, BPT)
         self.sim = SimCluster(BPT, STEP_S, config.kv_budget_bytes, self.clock)
         self.worker_ids = itertools.count()
-        self.inflight: dict[int, dict] = {}
+        self.inflight: dict[int, list[dict]] = {}  # worker -> plans sent, in execution order (lookahead: 2)
         self.expected: dict[str, int] = {}  # rid -> tokens it must finish with
         self.completed: dict[str, Completion] = {}
         self.cancelled: set[str] = set()
@@ -78,22 +78,30 @@ class Harness:
         return rid
 
     def dispatch(self, wid: int) -> bool:
-        if wid in self.inflight or wid not in self.sim.workers:
+        queued = self.inflight.get(wid, [])
+        if wid not in self.sim.workers or not self.sched.accepts_plan(wid):
+            assert queued or wid not in self.sim.workers, f"worker {wid} refused a plan while idle"
             return False
+        is_lookahead = bool(queued)
+        assert not is_lookahead or (self.config.lookahead and self.config.policy == "rr"), "lookahead where it is inexact"
         eligible = self.bounds.eligible(wid)
         plan = self.sched.next_plan(wid, self.clock.now)
         if plan is None:
-            assert not eligible, f"worker {wid} idle while {sorted(eligible)} could run"
+            assert is_lookahead or not eligible, f"worker {wid} idle while {sorted(eligible)} could run"
             return False
         assert plan.decode and len(plan.decode) <= self.config.max_batch
+        if is_lookahead:
+            assert len(plan.decode) == self.config.max_batch and not plan.evict, "a lookahead plan rr would not make"
+            assert not set(plan.rids()) & {rid for msg in queued for rid in msg["decode"]}, "a request in two plans"
         self.bounds.on_dispatch(plan, eligible)
-        self.inflight[wid] = plan.to_wire()
+        self.inflight.setdefault(wid, []).append(plan.to_wire())
         return True
 
     def complete(self, wid: int) -> bool:
-        msg = self.inflight.pop(wid, None)
-        if msg is None:
+        queued = self.inflight.get(wid)
+        if not queued:
             return False
+        msg = queued.pop(0)
         done = self.sim.execute(wid, msg)
         self._count_service(done)
         for c in self.sched.on_plan_done(wid, PlanResult.from_wire(done), self.clock.now):
@@ -166,7 +174,7 @@ class Harness:
     def drain(self, max_rounds: int = 20_000) -> None:
         """Run every worker until nothing is live; fails on a deadlock."""
         for _ in range(max_rounds):
-            if not self.sched.requests() and not self.inflight:
+            if not self.sched.requests() and not any(self.inflight.values()):
                 break
             progressed = False
             for wid in list(self.sim.workers):

@@ -54,7 +54,7 @@ def test_swap_and_recompute_evict_then_restore_through_lmdb():
         h.submit("b", 15, 10, 1, 0, None)
         h.dispatch(0), h.complete(0)  # a/0 resident (19 tokens)
         h.dispatch(0)
-        assert h.inflight[0]["evict"] == [{"rid": "a/0", "mode": mode}]
+        assert h.inflight[0][-1]["evict"] == [{"rid": "a/0", "mode": mode}]
         assert h.sched.worker_of(h.sched.get("a/0")) == 0  # its KV leaves worker 0 in this plan
         h.complete(0)
         a = h.sched.get("a/0")
@@ -62,7 +62,7 @@ def test_swap_and_recompute_evict_then_restore_through_lmdb():
         assert a.has_snapshot and a.is_snapshot_kv == (mode == "swap") and a.residency is None
         assert h.sim.lmdb["a/0"].has_kv == (mode == "swap")
         h.dispatch(0)
-        assert {"rid": "a/0", "mode": "restore"} in h.inflight[0]["load"]
+        assert {"rid": "a/0", "mode": "restore"} in h.inflight[0][-1]["load"]
         h.complete(0)
         assert "a/0" not in h.sim.lmdb and not h.sched.get("a/0").has_snapshot
         assert a.timeline.snapshot_durations_s and a.timeline.restore_durations_s
@@ -152,7 +152,7 @@ def test_a_dead_worker_s_request_resumes_from_its_checkpoint():
     h.submit("a", 3, 10, 1, 0, None)
     h.dispatch(0), h.complete(0)  # 2 steps: no checkpoint yet
     assert h.sched.get("a/0").checkpoint is None
-    assert h.dispatch(0) and h.inflight[0]["checkpoint"] == [{"rid": "a/0", "key": "a/0#c1"}]
+    assert h.dispatch(0) and h.inflight[0][-1]["checkpoint"] == [{"rid": "a/0", "key": "a/0#c1"}]
     h.complete(0)  # 4 steps: checkpoint 1 holds them
     req = h.sched.get("a/0")
     assert (req.checkpoint, req.checkpoint_tokens) == (1, 4) and "a/0#c1" in h.sim.lmdb
@@ -180,7 +180,7 @@ def test_a_failed_load_fails_only_that_request():
     h.submit("a", 3, 4, 1, 0, None)
     h.submit("b", 3, 4, 1, 0, None)
     h.dispatch(0)
-    done = h.sim.execute(0, h.inflight.pop(0))
+    done = h.sim.execute(0, h.inflight.pop(0)[0])
     done["loaded"][0]["error"] = {"code": "SNAPSHOT_INVALID", "message": "bad checksum"}
     out = h.sched.on_plan_done(0, PlanResult.from_wire(done), h.clock.now)
     assert [(c.request.rid, c.request.state, c.free_worker) for c in out] == [
@@ -192,10 +192,10 @@ def test_a_failed_load_fails_only_that_request():
 
 
 def test_a_plan_done_for_another_plan_is_refused():
-    h = _harness()
+    h = _harness(lookahead=False)
     h.submit("a", 3, 4, 1, 0, None)
     h.dispatch(0)
-    done = h.sim.execute(0, h.inflight[0])
+    done = h.sim.execute(0, h.inflight[0][0])
     done["plan_id"] += 1
     with pytest.raises(PlanMismatch):
         h.sched.on_plan_done(0, PlanResult.from_wire(done), 0.0)
@@ -251,3 +251,47 @@ def test_config_is_validated():
         SchedConfig(preempt="discard")
     with pytest.raises(ValueError, match="max_batch"):
         SchedConfig(max_batch=0)
+
+
+def test_rr_lookahead_sends_the_next_slice_while_one_runs():
+    """rr, batch 1: the plan after a/0's slice is b/1's (a/0 goes behind it), sent while a/0's
+    runs; a third is refused; a/0's preemption is recorded when its slice returns, not before."""
+    h = _harness(quantum=2, max_batch=1)
+    h.submit("a", 3, 6, 1, 0, None)
+    h.submit("b", 3, 6, 1, 0, None)
+    assert h.dispatch(0) and h.dispatch(0)
+    first, second = h.inflight[0]
+    assert (first["decode"], second["decode"]) == (["a/0"], ["b/1"])
+    assert not h.sched.accepts_plan(0)
+    with pytest.raises(SchedulerError, match="outstanding"):
+        h.sched.next_plan(0, 0.0)
+    assert h.sched.get("a/0").timeline.preemption_s == []
+    h.clock.advance(0.5)
+    assert h.complete(0)
+    assert h.sched.get("a/0").timeline.preemption_s == [h.clock.now] and h.clock.now > 0.5
+    assert h.dispatch(0) and h.inflight[0][-1]["decode"] == ["a/0"]  # the next lookahead: a/0 again
+    h.drain()
+
+
+@pytest.mark.parametrize("case", ["srpt", "no-lookahead", "batch-not-full", "would-evict", "no-room", "nobody-else"])
+def test_no_lookahead_where_it_could_differ_from_the_policy(case):
+    """A lookahead plan is made only where it is exactly the plan the policy would choose after
+    the running one: rr, a full batch, no eviction, someone else to run."""
+    kw = {"srpt": {"policy": "srpt"}, "no-lookahead": {"lookahead": False}, "batch-not-full": {"max_batch": 2},
+          "would-evict": {"kv_budget_bytes": 40 * 2}, "no-room": {"kv_budget_bytes": 40 * 2}}.get(case, {})
+    h = _harness(**{"quantum": 2, "max_batch": 1, **kw})
+    h.submit("a", 3, 10, 1, 0, None)
+    if case == "would-evict":  # c/1 runs (lookahead behind a/0); b/2 fits only if a/0, back from its slice, is evicted
+        h.submit("c", 3, 10, 1, 0, None)
+        assert h.dispatch(0) and h.dispatch(0)
+        h.submit("b", 30, 2, 1, 0, None)
+        assert h.complete(0) and h.inflight[0][0]["decode"] == ["c/1"]
+    elif case == "no-room":  # b/1 fits alone, but not beside a/0 while a/0 runs (nothing idle to evict)
+        h.submit("b", 36, 2, 1, 0, None)
+        assert h.dispatch(0)
+    else:
+        if case != "nobody-else":
+            h.submit("b", 3, 10, 1, 0, None)
+        assert h.dispatch(0)
+    assert not h.dispatch(0) and len(h.inflight[0]) == 1
+    h.drain()

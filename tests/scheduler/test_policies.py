@@ -17,7 +17,7 @@ def _harness(policy: str, **kw) -> Harness:
 
 def _run_plan(h: Harness) -> list[str]:
     assert h.dispatch(0)
-    decoded = list(h.inflight[0]["decode"])
+    decoded = list(h.inflight[0][-1]["decode"])
     h.complete(0)
     h.check()
     return decoded
@@ -178,7 +178,7 @@ def test_mlfq_quantum_doubles_and_demotes_to_the_last_level():
     steps, levels = [], []
     for _ in range(5):
         h.dispatch(0)
-        steps.append(h.inflight[0]["steps"])
+        steps.append(h.inflight[0][-1]["steps"])
         h.complete(0)
         levels.append(policy.level["a/0"])
     assert steps == [2, 4, 8, 8, 8]

@@ -20,6 +20,9 @@ from kernel.scheduler.request import SeqRequest
 class Policy(ABC):
     name: ClassVar[str]
     is_preemptive: ClassVar[bool] = True  # False: a batch member keeps its place until it finishes
+    # True: once a slice returns, its requests rank behind every other candidate, whatever the
+    # slice did; so the next plan can be chosen while the slice runs (SchedConfig.lookahead)
+    is_lookahead_exact: ClassVar[bool] = False
 
     def __init__(self, config: SchedConfig):
         self.config = config
