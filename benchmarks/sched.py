@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch", type=int, default=1, help="requests decoded together, the same for every policy")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per kernel")
     parser.add_argument("--no-lookahead", dest="lookahead", action="store_false",
-                        help="kernels run with --no-lookahead (rr then waits for the kernel between slices)")
+                        help="kernels run with --no-lookahead (rr and fifo then wait for the kernel between slices)")
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--burst-tokens", type=int, default=3000, help="output tokens in the saturating burst")
     parser.add_argument("--json", metavar="PATH", help="write the results here")

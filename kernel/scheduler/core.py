@@ -14,6 +14,7 @@ import itertools
 from kernel.scheduler.budget import KVBudget, kv_footprint_bytes, max_footprint_bytes
 from kernel.scheduler.config import SchedConfig
 from kernel.scheduler.integrity import check_scheduler
+from kernel.scheduler.lookahead import continuation, next_is_exact
 from kernel.scheduler.plan import (
     CheckpointSpec,
     EvictResult,
@@ -41,7 +42,6 @@ from kernel.scheduler.selection import (
     choose_evictions,
     rank_candidates,
     reserved_steps,
-    reserved_total,
     select_batch,
 )
 
@@ -96,17 +96,15 @@ class Scheduler:
         self._previous_batch[wid] = []
 
     def remove_worker(self, wid: WorkerId, now: float) -> WorkerLoss:
-        """A dead worker: everything resident there or in its outstanding plan loses its state
-        there. A cancel-pending request becomes CANCELLED; every other one goes back to WAITING
-        from its prompt (`recover`): decoding is deterministic, so its replay makes the same
-        tokens again. Returns the cancelled ones (needs_free: any live worker deletes their
-        LMDB entries) and the recovered ones (whose old LMDB entries, if any, are stale)."""
+        """A dead worker: what was resident there or in its outstanding plans loses its state. A
+        cancel-pending request becomes CANCELLED (needs_free: any live worker deletes its LMDB
+        entries); every other one replays from its checkpoint or prompt (_recover, deterministic).
+        Returns both (the recovered ones' old LMDB entries, if any, are stale)."""
         self._worker(wid)
         plans = self._plans.pop(wid, [])
         in_plan = {rid for plan in plans for rid in plan.rids()}
         self._stale += [(c.rid, c.key) for plan in plans for c in plan.checkpoint]  # maybe written, never confirmed
-        for plan in plans:
-            self._deferred_preemptions.pop(plan.plan_id, None)
+        self._deferred_preemptions = {k: v for k, v in self._deferred_preemptions.items() if k not in {p.plan_id for p in plans}}
         lost = [r for r in self._requests.values() if r.residency == wid or r.rid in in_plan]
         del self._budgets[wid], self._previous_batch[wid]
         loss = WorkerLoss()
@@ -120,9 +118,8 @@ class Scheduler:
         return loss
 
     def _recover(self, req: SeqRequest, now: float) -> None:
-        """Back to its last durable state: READY from its checkpoint if it has one, else WAITING
-        from its prompt (kept until the request leaves). A snapshot the dead worker may have
-        left under its key is no longer its state (the kernel gives the replay a new key)."""
+        """Back to its last durable state: READY from its checkpoint, else WAITING from its prompt.
+        What the dead worker may have left under its key is not its state (the replay gets a new key)."""
         req.plan_id, req.kv_bytes = None, 0
         req.num_recoveries += 1
         if req.checkpoint is not None:
@@ -180,43 +177,35 @@ class Scheduler:
 
     # -- plans -----------------------------------------------------------------------------
     def accepts_plan(self, wid: WorkerId) -> bool:
-        """Whether `wid` may be given a plan now: it has none outstanding, or one and lookahead
-        applies (config.lookahead and a policy whose choice cannot depend on that plan's outcome)."""
+        """Whether `wid` may be given a plan now: it has none outstanding, or one and may look ahead."""
         n = len(self._plans.get(wid, ()))
-        return n == 0 or (n == 1 and self.config.lookahead and self.policy.is_lookahead_exact)
+        return n == 0 or (n == 1 and self.config.lookahead and self.policy.lookahead is not None)
 
     def next_plan(self, wid: WorkerId, now: float) -> Plan | None:
         """The next plan for `wid`, or None when it has nothing to run.
 
         With a plan outstanding (accepts_plan) this is a lookahead: the plan the worker runs right
-        after the one in hand, sent now so that the worker never waits for the kernel between
-        them. It is made only when it is the plan the policy would choose once the outstanding
-        one returns: the requests in that plan are not candidates (rr puts them behind every
-        other), its batch is full (else they would join it) and it fits beside them without
-        evicting anyone (else they would be the first evicted)."""
+        after the one in hand, sent now so that the worker does not wait for the kernel between
+        them, made only where it is the policy's choice whatever the running plan does
+        (lookahead.py): rr's next plan (the running requests are not candidates) or fifo's
+        continuation (the running batch again, RUNNING in both plans)."""
         budget = self._worker(wid)
         outstanding = self._plans.setdefault(wid, [])
         if not self.accepts_plan(wid):
-            raise SchedulerError(
-                f"worker {wid} still has plan {outstanding[-1].plan_id} outstanding"
-            )
+            raise SchedulerError(f"worker {wid} still has plan {outstanding[-1].plan_id} outstanding")
         is_lookahead = bool(outstanding)
+        if is_lookahead and self.policy.lookahead == "continue":
+            return self._continuation(outstanding[0], budget, now)
         self.policy.on_plan(now)
         previous = self._previous_batch[wid]
         ranked = rank_candidates(self._requests.values(), wid, self.policy, set(previous))
-        batch, steps = select_batch(
-            ranked, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token
-        )
-        if not batch or (is_lookahead and len(batch) < self.config.max_batch):
+        batch, steps = select_batch(ranked, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token)
+        if not batch:
             return None
-        reservations = {
-            r.rid: kv_footprint_bytes(
-                r, reserved_steps(r, steps, self.policy), self.kv_bytes_per_token
-            )
-            for r in batch
-        }
+        reservations = {r.rid: kv_footprint_bytes(r, reserved_steps(r, steps, self.policy), self.kv_bytes_per_token)
+                        for r in batch}
         victims = choose_evictions(ranked, wid, reservations, budget)
-        if is_lookahead and (victims or not budget.fits(reserved_total(reservations, budget))):
+        if is_lookahead and not next_is_exact(batch, self.config.max_batch, len(victims), reservations, budget):
             return None
         plan = Plan(next(self._plan_ids), wid, steps, now)
         for victim in victims:
@@ -233,16 +222,30 @@ class Scheduler:
         outstanding.append(plan)
         return plan
 
+    def _continuation(self, running: Plan, budget: KVBudget, now: float) -> Plan | None:
+        """fifo's lookahead (lookahead.continuation): the running batch again, for another slice."""
+        batch = [self._requests[rid] for rid in running.decode if rid in self._requests]
+        found = continuation(batch, running.steps, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token)
+        if found is None:
+            return None
+        plan = Plan(next(self._plan_ids), running.worker_id, found[0], now)
+        checkpointed = {c.rid for c in running.checkpoint}
+        for req in batch:  # RUNNING in `running` and now in `plan` too: its plan_id is the later one
+            budget.set(req.rid, found[1][req.rid])
+            req.plan_id = plan.plan_id
+            plan.decode.append(req.rid)
+            self._maybe_checkpoint(req, plan, ahead=running.steps, is_ahead_checkpointed=req.rid in checkpointed)
+        self._plans[plan.worker_id].append(plan)
+        return plan
+
     def on_plan_done(self, wid: WorkerId, result: PlanResult, now: float) -> list[Completion]:
         """Apply a plan_done: snapshots, loads, tokens, finishes and errors. Returns the requests
         that left the scheduler. A missing per-request result fails that request (INTERNAL)."""
         outstanding = self._plans.get(wid)
         plan = outstanding[0] if outstanding else None
         if plan is None or plan.plan_id != result.plan_id:
-            raise PlanMismatch(
-                f"worker {wid}: plan_done {result.plan_id} answers no outstanding plan"
-                f" (the next one due is {plan.plan_id if plan else None})"
-            )
+            due = plan.plan_id if plan else None
+            raise PlanMismatch(f"worker {wid}: plan_done {result.plan_id} answers no outstanding plan (due: {due})")
         outstanding.pop(0)
         done = [self._finish_eviction(s, result.evicted.get(s.rid), wid, now) for s in plan.evict]
         done += [self._finish_load(s, result.loaded.get(s.rid), wid, now) for s in plan.load]
@@ -256,9 +259,7 @@ class Scheduler:
 
     def check_integrity(self) -> None:
         """Raise AssertionError naming the first broken invariant (see integrity.py)."""
-        check_scheduler(
-            self._requests, self._prompts, self._plans, self._budgets, self.kv_bytes_per_token
-        )
+        check_scheduler(self._requests, self._prompts, self._plans, self._budgets, self.kv_bytes_per_token)
 
     # -- state transitions (the only places request fields change) ------------------------
     def _preempt(self, req: SeqRequest, plan: Plan) -> None:
@@ -289,18 +290,19 @@ class Scheduler:
             return LoadSpec(req.rid, "restore", source=req.checkpoint)
         return LoadSpec(req.rid, "restore")
 
-    def _maybe_checkpoint(self, req: SeqRequest, plan: Plan) -> None:
-        """Ask for a checkpoint at the end of this slice once checkpoint_every steps will have
-        passed since its last durable state (and the slice does not surely finish it)."""
+    def _maybe_checkpoint(self, req: SeqRequest, plan: Plan, ahead: int = 0, is_ahead_checkpointed: bool = False) -> None:
+        """A checkpoint at the end of this slice once checkpoint_every steps will have passed since the last
+        durable state, unless it surely finishes. `ahead`: steps of a running plan this one continues."""
         every = self.config.checkpoint_every
-        after = req.num_generated + plan.steps
-        if every and after - req.checkpoint_tokens >= every and plan.steps < req.num_remaining:
+        before = req.num_generated + ahead
+        after = before + plan.steps
+        durable = before if is_ahead_checkpointed else req.checkpoint_tokens
+        if every and after - durable >= every and ahead + plan.steps < req.num_remaining:
             req.num_checkpoints += 1
             plan.checkpoint.append(CheckpointSpec(req.rid, req.num_checkpoints))
 
     def _finish_checkpoint(self, spec: CheckpointSpec, res: EvictResult | None) -> None:
-        """A confirmed checkpoint supersedes the older one; a failed one (or one of a request that
-        has left) is deleted and the older one stays."""
+        """A confirmed checkpoint supersedes the older one; a failed one (or a gone request's) is deleted."""
         req = self._requests.get(spec.rid)
         if req is None or res is None or res.error:
             self._stale.append((spec.rid, spec.key))
@@ -351,13 +353,18 @@ class Scheduler:
             req.output_ids = res.output_ids
             req.output_logprobs = res.output_logprobs
             return self._retire(req, SeqState.FINISHED, result.t_end, needs_free=not res.is_finished, free_worker=wid)
+        later = next((p for p in self._plans.get(wid, ()) if p.plan_id == req.plan_id), None)
+        if later is not None:  # it runs on in a continuation (see _continuation): still RUNNING
+            steps = reserved_steps(req, later.steps, self.policy)
+            self._budgets[wid].set(rid, kv_footprint_bytes(req, steps, self.kv_bytes_per_token))
+            return None
         self._budgets[wid].set(rid, kv_footprint_bytes(req, 0, self.kv_bytes_per_token))
         req.state, req.plan_id = SeqState.READY, None
         return None
 
     def _finish_cancel(self, rid: str, now: float) -> Completion | None:
         req = self._requests.get(rid)
-        if req is None or not req.is_cancel_requested:
+        if req is None or not req.is_cancel_requested or req.plan_id is not None:  # not while a continuation holds it
             return None
         needs_free = req.residency is not None or req.has_snapshot
         return self._retire(

@@ -45,9 +45,14 @@ def _plan_membership(
         for plan in queued:
             assert plan.worker_id == wid, f"plan {plan.plan_id} filed under worker {wid}"
             for rid in plan.rids():
-                assert rid not in plan_of, f"{rid} in two outstanding plans"
-                assert rid in requests, f"{rid} in plan {plan.plan_id} but not live"
-                plan_of[rid] = plan
+                if rid not in requests:  # a continuation of one that stopped early in the plan before
+                    is_continued = rid in plan.decode and all(s.rid != rid for s in plan.load)
+                    assert is_continued, f"{rid} in plan {plan.plan_id} but not live"
+                    continue
+                earlier = plan_of.get(rid)
+                assert earlier is None or (earlier.worker_id == wid and rid in earlier.decode and rid in plan.decode
+                                           and not plan.load), f"{rid} in two outstanding plans, not a continuation"
+                plan_of[rid] = plan  # the later one: a continuing request's plan_id
     return plan_of
 
 

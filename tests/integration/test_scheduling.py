@@ -57,6 +57,7 @@ def snapshot_entries(state_dir) -> int:
 def baseline(tmp_path_factory):
     outputs, stats, k = run_workload(tmp_path_factory.mktemp("fifo"), "fifo", "--scheduler", "fifo")
     assert all(r["preemptions"] == 0 for r in stats.values())
+    assert k.overhead["num_lookahead_plans"] >= 1, k.overhead  # continuations of the running request
     return outputs
 
 
@@ -79,6 +80,14 @@ def test_rr_lookahead_is_exact(tmp_path, baseline, lookahead):
     assert outputs == baseline
     assert sum(r["preemptions"] for r in stats.values()) >= 20
     assert (k.overhead["num_lookahead_plans"] >= 20) == lookahead, k.overhead
+
+
+def test_fifo_without_lookahead_is_exact(tmp_path, baseline):
+    """The baseline (fifo) continued its running request ahead; without that, the same tokens."""
+    outputs, stats, k = run_workload(tmp_path, "fifo", "--scheduler", "fifo", "--fifo-slice-steps", "4",
+                                     "--no-lookahead")
+    assert outputs == baseline
+    assert k.overhead["num_lookahead_plans"] == 0 and k.overhead["num_plans"] >= 30, k.overhead
 
 
 def test_mlfq_with_swaps_is_exact(tmp_path, baseline):

@@ -83,14 +83,17 @@ class Harness:
             assert queued or wid not in self.sim.workers, f"worker {wid} refused a plan while idle"
             return False
         is_lookahead = bool(queued)
-        assert not is_lookahead or (self.config.lookahead and self.config.policy == "rr"), "lookahead where it is inexact"
+        assert not is_lookahead or (self.config.lookahead and self.config.policy in ("rr", "fifo")), "lookahead where it is inexact"
         eligible = self.bounds.eligible(wid)
         plan = self.sched.next_plan(wid, self.clock.now)
         if plan is None:
             assert is_lookahead or not eligible, f"worker {wid} idle while {sorted(eligible)} could run"
             return False
         assert plan.decode and len(plan.decode) <= self.config.max_batch
-        if is_lookahead:
+        if is_lookahead and self.config.policy == "fifo":  # the running batch, full, continues
+            assert plan.decode == queued[0]["decode"] and len(plan.decode) == self.config.max_batch, "not a continuation"
+            assert not plan.load and not plan.evict, "a continuation loads or evicts"
+        elif is_lookahead:
             assert len(plan.decode) == self.config.max_batch and not plan.evict, "a lookahead plan rr would not make"
             assert not set(plan.rids()) & {rid for msg in queued for rid in msg["decode"]}, "a request in two plans"
         self.bounds.on_dispatch(plan, eligible)

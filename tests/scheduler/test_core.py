@@ -295,3 +295,42 @@ def test_no_lookahead_where_it_could_differ_from_the_policy(case):
         assert h.dispatch(0)
     assert not h.dispatch(0) and len(h.inflight[0]) == 1
     h.drain()
+
+
+def test_fifo_lookahead_continues_the_running_batch():
+    """fifo: while a full batch runs, its next slice is sent (the same batch: newcomers rank
+    behind it); the request stays RUNNING across both; a cancel waits for the last of them."""
+    h = _harness(policy="fifo", fifo_slice_steps=2, max_batch=1)
+    h.submit("a", 3, 10, 1, 0, None)
+    assert h.dispatch(0)
+    h.submit("b", 3, 10, 1, 0, None)
+    assert h.dispatch(0)
+    assert [msg["decode"] for msg in h.inflight[0]] == [["a/0"], ["a/0"]]
+    assert h.inflight[0][1]["load"] == [] and h.inflight[0][1]["evict"] == []
+    h.cancel("a/0")
+    assert h.complete(0)
+    a = h.sched.get("a/0")
+    assert a is not None and a.state is SeqState.RUNNING and a.num_generated == 2
+    assert h.complete(0) and h.sched.get("a/0") is None and "a/0" in h.completed
+    h.drain()
+
+
+@pytest.mark.parametrize("case", ["stops-early", "finishes-surely", "batch-not-full"])
+def test_fifo_continuation_cases(case):
+    """A member that stops early (EOS) leaves when its plan returns and the continuation's answer
+    for it is dropped; one that surely finishes in the running slice, or a batch with room for
+    newcomers, gets no continuation."""
+    h = _harness(policy="fifo", fifo_slice_steps=2, max_batch=2 if case == "batch-not-full" else 1)
+    h.submit("a", 3, 2 if case == "finishes-surely" else 10, 1, 0, 1 if case == "stops-early" else None)
+    assert h.dispatch(0)
+    if case != "stops-early":
+        assert not h.dispatch(0) and len(h.inflight[0]) == 1
+        h.drain()
+        return
+    assert h.dispatch(0)
+    h.submit("b", 3, 4, 1, 0, None)
+    assert h.complete(0) and h.completed["a/0"].request.num_generated == 1
+    h.check()  # a/0 is gone but still named by the continuation the worker runs next
+    assert h.complete(0)  # the continuation: the worker no longer holds a/0
+    assert h.dispatch(0) and h.inflight[0][0]["decode"] == ["b/1"]
+    h.drain()

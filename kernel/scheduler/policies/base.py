@@ -20,9 +20,11 @@ from kernel.scheduler.request import SeqRequest
 class Policy(ABC):
     name: ClassVar[str]
     is_preemptive: ClassVar[bool] = True  # False: a batch member keeps its place until it finishes
-    # True: once a slice returns, its requests rank behind every other candidate, whatever the
-    # slice did; so the next plan can be chosen while the slice runs (SchedConfig.lookahead)
-    is_lookahead_exact: ClassVar[bool] = False
+    # How the plan after a running one may be chosen while it runs (SchedConfig.lookahead), where
+    # the choice cannot depend on what the running plan does: "next" (its requests rank behind
+    # every other candidate once back, whatever the slice did: the next plan is of other requests),
+    # "continue" (a full batch keeps running: the next plan is the same batch again), None (never)
+    lookahead: ClassVar[str | None] = None
 
     def __init__(self, config: SchedConfig):
         self.config = config

@@ -15,6 +15,7 @@ class FifoPolicy(Policy):
 
     name = "fifo"
     is_preemptive = False
+    lookahead = "continue"  # a full batch runs on; newcomers rank behind it
 
     def rank_key(self, req: SeqRequest) -> tuple:
         return (req.arrival_s, self.ticket[req.rid])

@@ -15,7 +15,7 @@ class RoundRobinPolicy(Policy):
     and no KV pressure, within ceil(n / max_batch) plans."""
 
     name = "rr"
-    is_lookahead_exact = True  # a returned slice's requests go to the back of the queue
+    lookahead = "next"  # a returned slice's requests go to the back of the queue
 
     def on_slice(self, req: SeqRequest, num_steps: int, now: float) -> None:
         self.requeue(req)
