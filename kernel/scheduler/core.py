@@ -2,9 +2,9 @@
 
 Owned by the kernel's single-threaded event loop; every method runs to completion and takes
 the current time `now` from the caller, so tests drive it on a fake clock. A worker has at most
-one outstanding plan, or two with lookahead (see next_plan); a worker executes its plans in
-order and answers them in order; requests in a plan are RUNNING until on_plan_done or
-remove_worker, and no request is in two plans.
+one outstanding plan, or two with lookahead (see next_plan), executed and answered in order;
+requests in a plan are RUNNING until on_plan_done or remove_worker; a request is in one plan,
+or in both of its worker's as a fifo continuation.
 """
 
 from __future__ import annotations
