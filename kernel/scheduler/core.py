@@ -104,7 +104,8 @@ class Scheduler:
         plans = self._plans.pop(wid, [])
         in_plan = {rid for plan in plans for rid in plan.rids()}
         self._stale += [(c.rid, c.key) for plan in plans for c in plan.checkpoint]  # maybe written, never confirmed
-        self._deferred_preemptions = {k: v for k, v in self._deferred_preemptions.items() if k not in {p.plan_id for p in plans}}
+        for plan in plans:
+            self._deferred_preemptions.pop(plan.plan_id, None)
         lost = [r for r in self._requests.values() if r.residency == wid or r.rid in in_plan]
         del self._budgets[wid], self._previous_batch[wid]
         loss = WorkerLoss()
@@ -339,7 +340,7 @@ class Scheduler:
 
     def _finish_slice(self, rid: str, result: PlanResult, wid: WorkerId, now: float) -> Completion | None:
         req = self._requests.get(rid)
-        if req is None:  # its load failed
+        if req is None:  # its load failed, or it stopped early in the plan this one continued
             return None
         res: SeqResult | None = result.results.get(rid)
         if res is None or res.error:
