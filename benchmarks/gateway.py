@@ -17,7 +17,9 @@ issue's figure; dominated by queueing, which differs by tens of ms between waves
 `path_p50_overhead_ms`: per request, the client's TTFT minus the kernel's own `ttft_s` for it
 (arrival in the kernel to the end of the first slice: the SDK's `timing`, the gateway's usage chunk
 `aiosim.requests[0]`) is what the path from client to kernel and back added; the figure is the
-gateway's p50 of that minus the SDK's, free of the queueing noise.
+gateway's p50 of that minus the SDK's, free of the queueing noise. Per wave, `clients_cpu_s` (the
+client processes' CPU time over the timed part) and `machine_busy_share` (the share of all cores
+busy meanwhile, from /proc/stat) show what the two paths cost the machine they share.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import re
 import statistics
 import sys
@@ -93,9 +96,10 @@ def run_wave(num_clients: int, spec: ClientSpec, num_requests: int, processes: i
     for proc in procs:
         proc.start()
     barrier.wait()
-    started = time.monotonic()
+    started, busy_before = time.monotonic(), machine_busy_s()
     parts = [out.get() for _ in procs]
     wall_s = time.monotonic() - started
+    busy_s = machine_busy_s() - busy_before if busy_before is not None else None
     for proc in procs:
         proc.join()
     ttfts = [t for part in parts for t in part["ttfts"]]
@@ -106,7 +110,19 @@ def run_wave(num_clients: int, spec: ClientSpec, num_requests: int, processes: i
             "tokens_per_s": round(tokens / wall_s, 1), "ttft_p50_ms": round(percentile(ttfts, 0.5) * 1e3, 2),
             "ttft_p99_ms": round(percentile(ttfts, 0.99) * 1e3, 2),
             "path_p50_ms": round(percentile(paths, 0.5) * 1e3, 2), "path_p99_ms": round(percentile(paths, 0.99) * 1e3, 2),
+            "clients_cpu_s": round(sum(part["cpu_s"] for part in parts), 3),
+            "machine_busy_share": round(busy_s / (wall_s * (os.cpu_count() or 1)), 3) if busy_s is not None else None,
             "errors": errors[:5], "num_errors": len(errors)}
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds all cores have spent not idle since boot (Linux /proc/stat), else None."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def _client_process(spec: ClientSpec, ids: list[int], num_requests: int, barrier, out) -> None:
@@ -116,6 +132,7 @@ def _client_process(spec: ClientSpec, ids: list[int], num_requests: int, barrier
     paths: list[float] = []  # TTFT minus the kernel's own TTFT for the request: the path's added latency
     tokens: list[int] = []
     errors: list[str] = []
+    cpu_at_barrier: list[float] = []
 
     def client(i: int) -> None:
         close = None
@@ -126,6 +143,8 @@ def _client_process(spec: ClientSpec, ids: list[int], num_requests: int, barrier
             errors.append(f"client {i}: {exc}")
             ask = None
         barrier.wait()
+        if not cpu_at_barrier:  # the process's CPU time from the start of the timed part
+            cpu_at_barrier.append(time.process_time())
         for j in range(num_requests if ask else 0):
             try:
                 ttft, num_tokens, kernel_ttft = ask(f"client {i} request {j}: tell me a story")
@@ -142,7 +161,8 @@ def _client_process(spec: ClientSpec, ids: list[int], num_requests: int, barrier
         t.start()
     for t in threads:
         t.join()
-    out.put({"ttfts": ttfts, "paths": paths, "tokens": sum(tokens), "errors": errors})
+    out.put({"ttfts": ttfts, "paths": paths, "tokens": sum(tokens), "errors": errors,
+             "cpu_s": time.process_time() - (cpu_at_barrier or [0.0])[0]})
 
 
 def sdk_client(address: str, max_tokens: int, tag: str) -> MakeClient:
@@ -230,7 +250,10 @@ def summarize(num_clients: int, waves: dict[str, list[dict]]) -> dict:
 
     out: dict = {"clients": num_clients}
     for path in waves:
-        out[path] = {key: median(path, key) for key in ("tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "path_p50_ms", "path_p99_ms")}
+        out[path] = {key: median(path, key) for key in ("tokens_per_s", "ttft_p50_ms", "ttft_p99_ms", "path_p50_ms",
+                                                        "path_p99_ms", "clients_cpu_s")}
+        shares = [w["machine_busy_share"] for w in waves[path] if w.get("machine_busy_share") is not None]
+        out[path]["machine_busy_share"] = round(statistics.median(shares), 3) if shares else None
         out[path]["num_errors"] = sum(w["num_errors"] for w in waves[path])
     out["tokens_per_s_ratio"] = round(out["gateway"]["tokens_per_s"] / out["sdk"]["tokens_per_s"], 3)
     out["ttft_p50_overhead_ms"] = round(out["gateway"]["ttft_p50_ms"] - out["sdk"]["ttft_p50_ms"], 2)

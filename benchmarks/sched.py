@@ -49,7 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-batch", type=int, default=1, help="requests decoded together, the same for every policy")
     parser.add_argument("--workers", type=int, default=1, help="worker processes per kernel")
     parser.add_argument("--no-lookahead", dest="lookahead", action="store_false",
-                        help="kernels run with --no-lookahead (rr and fifo then wait for the kernel between slices)")
+                        help="kernels run with --no-lookahead (workers then wait for the kernel between slices)")
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--burst-tokens", type=int, default=3000, help="output tokens in the saturating burst")
     parser.add_argument("--json", metavar="PATH", help="write the results here")
@@ -169,7 +169,7 @@ class Run:
         return {"load": load, "policies": results, "srpt_ideal_s": bound, "workload": workload, "targets": targets}
 
     def _add_yardsticks(self, name: str, result: dict, load: float) -> None:
-        from benchmarks.sched_ideal import calibrated, yardsticks
+        from benchmarks.sched_ideal import calibrated, measured_service_ideal, yardsticks
 
         policy, sigma = parse_run(name)
         trace = self.trace(load, sigma)
@@ -177,6 +177,8 @@ class Run:
         result["service_scale"] = model.step_s / self.model.step_s
         result.update(yardsticks(policy, trace, result["mean_turnaround_s"], self.rate(load), self.spec, model,
                                  self.args.quantum))
+        rows = self.timelines.get(f"{name}@{load:g}", [])
+        result.update(measured_service_ideal(policy, trace, rows, result["mean_turnaround_s"], model, self.args.quantum))
 
     def policy(self, name: str, load: float) -> dict:
         from agents.launch.kernelproc import KernelProcess

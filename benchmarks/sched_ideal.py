@@ -95,6 +95,24 @@ def yardsticks(policy: str, trace: list[TraceRequest], measured_s: float | None,
             "theory_mean_turnaround_s": theory, "theory_law": law, "ideal_long_run_s": long_run}
 
 
+def measured_service_ideal(policy: str, trace: list[TraceRequest], rows: list[dict], measured_s: float | None,
+                           model: ServiceModel, quantum: int) -> dict:
+    """A diagnostic beside the yardstick: the ideal replay with each request's own measured
+    service (the sum of its slices: at batch 1, the worker's time on it) in place of its tokens
+    at the run's mean speed. What the measured policy still loses against it is the kernel's
+    (gaps, slice granularity, late revokes), not the machine's speed drifting within the run nor
+    long requests costing more per token. A noisy hint keeps its ratio to the request's length."""
+    spent = {str(row.get("rid", "")).partition("/")[2]: sum(s[2] - s[1] for s in row.get("slices") or [])
+             for row in rows}
+    if not trace or any(r.label not in spent for r in trace):
+        return {"ideal_measured_service_s": None, "ratio_to_ideal_measured_service": None}
+    specs = [JobSpec(r.arrival_s, spent[r.label],
+                     None if r.expected_tokens is None else spent[r.label] * r.expected_tokens / r.max_new_tokens,
+                     agent=r.agent, priority=r.priority) for r in trace]
+    ideal = ideal_mean_turnaround_s(specs, policy, **ideal_knobs(quantum, model))
+    return {"ideal_measured_service_s": ideal, "ratio_to_ideal_measured_service": _ratio(measured_s, ideal)}
+
+
 def long_run_ideal_s(policy: str, rate_per_s: float, law: ServiceLaw, num_requests: int, seed: int = 0) -> float | None:
     """The ideal replay of num_requests Poisson arrivals at rate_per_s with sizes drawn from `law`."""
     rng = random.Random(f"long-run-{seed}")

@@ -14,7 +14,7 @@ PREEMPTIVE = ("rr", "mlfq", "fair", "priority", "srpt", "las", "plas")
 COLUMNS = (
     ("mean_waiting_s", "wait", "{:.3f}"), ("mean_turnaround_s", "turnaround", "{:.3f}"),
     ("ideal_mean_turnaround_s", "ideal", "{:.3f}"), ("ratio_to_ideal", "x ideal", "{:.2f}"),
-    ("ratio_to_srpt_ideal", "x srpt", "{:.2f}"), ("theory_mean_turnaround_s", "theory", "{:.3f}"),
+    ("ratio_to_ideal_measured_service", "x meas", "{:.2f}"), ("ratio_to_srpt_ideal", "x srpt", "{:.2f}"), ("theory_mean_turnaround_s", "theory", "{:.3f}"),
     ("ideal_long_run_s", "long run", "{:.3f}"),
     ("p99_turnaround_s", "p99 turn", "{:.3f}"), ("mean_queued_s", "queued", "{:.3f}"),
     ("mean_ttft_s", "ttft", "{:.3f}"), ("tokens_per_s", "tok/s", "{:.0f}"),
@@ -80,7 +80,8 @@ def overhead_delta(before: dict | None, after: dict | None) -> dict:
     busy_per = busy / steps if steps else None
     gap_per = gap / gsteps if gsteps > 0.5 else None
     plans = a.get("num_plans", 0) - b.get("num_plans", 0)
-    return {"num_plans": plans, "num_steps": steps, "busy_s": busy, "gap_s": gap,
+    counts = {k: a.get(k, 0) - b.get(k, 0) for k in ("num_lookahead_plans", "num_revokes", "num_revoked_plans")}
+    return {"num_plans": plans, **counts, "num_steps": steps, "busy_s": busy, "gap_s": gap,
             "busy_per_step_s": busy_per, "gap_per_step_s": gap_per,
             "steps_per_plan": steps / plans if plans else None,
             "overhead_ratio": gap_per / busy_per if gap_per is not None and busy_per else None}

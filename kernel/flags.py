@@ -87,9 +87,10 @@ def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
                         "what a worker crash costs it: it replays from its last checkpoint; 0 = never (replay from "
                         "the prompt); default %(default)s")
     s.add_argument("--no-lookahead", dest="lookahead", action="store_false",
-                   help="rr and fifo: do not send a worker its next slice while it runs one (by default it is sent where "
-                        "the policy's choice cannot depend on the running slice, so the worker does not wait for the "
-                        "kernel between slices; docs/architecture.md, 'Lookahead')")
+                   help="rr, fifo, srpt, las, priority: do not send a worker its next slice while it runs one (by default "
+                        "it is sent where it is the policy's choice whatever the running slice does, and a continuation "
+                        "an arrival outranks is revoked, so the worker does not wait for the kernel between slices; "
+                        "docs/architecture.md, 'Lookahead')")
 
 
 def config_from_args(args: argparse.Namespace) -> KernelConfig:

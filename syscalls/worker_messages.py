@@ -109,13 +109,14 @@ class PlanDone:
     loaded: list[LoadResult] = field(default_factory=list)
     results: list[SeqResult] = field(default_factory=list)
     checkpointed: list[EvictResult] = field(default_factory=list)
+    revoked: bool = False  # the plan was dropped unstarted, as a `revoke` asked: no other part
     type: str = "plan_done"
 
     def to_wire(self) -> dict:
         return {"type": "plan_done", "worker_id": self.worker_id, "plan_id": self.plan_id, "t_start": self.t_start,
                 "t_end": self.t_end, "evicted": [e.to_wire() for e in self.evicted],
                 "loaded": [x.to_wire() for x in self.loaded], "results": [r.to_wire() for r in self.results],
-                "checkpointed": [c.to_wire() for c in self.checkpointed]}
+                "checkpointed": [c.to_wire() for c in self.checkpointed], "revoked": self.revoked}
 
     @classmethod
     def from_wire(cls, msg: dict) -> PlanDone:
@@ -124,7 +125,7 @@ class PlanDone:
             worker_id=msg["worker_id"], plan_id=msg["plan_id"], t_start=float(msg["t_start"]), t_end=float(msg["t_end"]),
             evicted=_items(EvictResult, msg.get("evicted", [])), loaded=_items(LoadResult, msg.get("loaded", [])),
             results=_items(SeqResult, msg.get("results", [])),
-            checkpointed=_items(EvictResult, msg.get("checkpointed") or []),
+            checkpointed=_items(EvictResult, msg.get("checkpointed") or []), revoked=bool(msg.get("revoked")),
         )
 
 
@@ -154,6 +155,22 @@ class PlanRequest:
             load=_items(LoadSpec, msg.get("load") or []), decode=list(msg.get("decode") or []),
             steps=int(msg.get("steps") or 0), checkpoint=_items(CheckpointSpec, msg.get("checkpoint") or []),
         )
+
+
+@dataclass(slots=True)
+class Revoke:
+    """kernel -> worker: drop plan `plan_id` if it has not started (answer it `revoked`), else
+    ignore this. Only a lookahead continuation is revoked (see docs/architecture.md). No reply."""
+
+    plan_id: Any
+    type: str = "revoke"
+
+    def to_wire(self) -> dict:
+        return {"type": "revoke", "plan_id": self.plan_id}
+
+    @classmethod
+    def from_wire(cls, msg: dict) -> Revoke:
+        return cls(plan_id=msg.get("plan_id"))
 
 
 @dataclass(slots=True)
@@ -218,7 +235,7 @@ class Heartbeat:
         return cls(worker_id=int(msg["worker_id"]), time=float(msg.get("time") or 0.0))
 
 
-TO_WORKER: dict[str, type] = {"plan": PlanRequest, "free": FreeRequest, "shutdown": Shutdown}
+TO_WORKER: dict[str, type] = {"plan": PlanRequest, "revoke": Revoke, "free": FreeRequest, "shutdown": Shutdown}
 TO_KERNEL: dict[str, type] = {"ready": Ready, "heartbeat": Heartbeat, "plan_done": PlanDone}
 
 

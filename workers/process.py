@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -69,21 +70,43 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class Inbox:
+    """The kernel's messages in order, with a look at those already queued behind the one in
+    hand: a `revoke` sent after its plan is seen before that plan starts if it arrived by then."""
+
+    def __init__(self, link: KernelLink):
+        self.link = link
+        self.queued: deque[dict[str, Any]] = deque()
+
+    def next(self) -> dict[str, Any] | None:
+        return self.queued.popleft() if self.queued else self.link.recv()
+
+    def is_revoked(self, plan_id: Any) -> bool:
+        while (msg := self.link.recv(timeout_s=0)) is not None:
+            self.queued.append(msg)
+        return any(m.get("type") == "revoke" and m.get("plan_id") == plan_id for m in self.queued)
+
+
 def serve(engine: WorkerEngine, link: KernelLink, stopping: threading.Event) -> None:
+    inbox = Inbox(link)
     while not stopping.is_set():
-        msg = link.recv()
-        if msg is not None and not handle(engine, link, msg):
+        msg = inbox.next()
+        if msg is not None and not handle(engine, link, msg, inbox):
             return
 
 
-def handle(engine: WorkerEngine, link: KernelLink, raw: dict[str, Any]) -> bool:
-    """Execute one message (syscalls/worker_messages.TO_WORKER); False means shut down."""
+def handle(engine: WorkerEngine, link: KernelLink, raw: dict[str, Any], inbox: Inbox | None = None) -> bool:
+    """Execute one message (syscalls/worker_messages.TO_WORKER); False means shut down. A
+    revoke that finds its plan done or started is ignored."""
     try:
         msg = parse(raw, TO_WORKER)
     except ValueError as exc:
         print(f"worker {link.worker_id}: ignored message: {exc}", file=sys.stderr)
         return True
-    if isinstance(msg, PlanRequest):
+    if isinstance(msg, PlanRequest) and inbox is not None and inbox.is_revoked(msg.plan_id):
+        now = time.monotonic()
+        link.send(PlanDone(engine.config.worker_id, msg.plan_id, now, now, revoked=True).to_wire())
+    elif isinstance(msg, PlanRequest):
         link.send(run_plan(engine, link, msg).to_wire())
     elif isinstance(msg, FreeRequest):
         engine.free(msg.rids)

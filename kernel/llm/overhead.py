@@ -14,6 +14,8 @@ class Overhead:
 
     num_plans: int = 0
     num_lookahead_plans: int = 0  # sent while the worker still ran its previous plan
+    num_revokes: int = 0  # revokes sent (continuations a newcomer outranked)
+    num_revoked_plans: int = 0  # of those, plans the worker dropped unstarted (the rest ran)
     num_steps: int = 0
     busy_s: float = 0.0
     num_gap_steps: int = 0
@@ -23,7 +25,9 @@ class Overhead:
         busy_per_step = self.busy_s / self.num_steps if self.num_steps else None
         gap_per_step = self.gap_s / self.num_gap_steps if self.num_gap_steps else None
         ratio = gap_per_step / busy_per_step if gap_per_step is not None and busy_per_step else None
-        return {"num_plans": self.num_plans, "num_lookahead_plans": self.num_lookahead_plans, "num_steps": self.num_steps, "busy_s": self.busy_s,
+        return {"num_plans": self.num_plans, "num_lookahead_plans": self.num_lookahead_plans,
+                "num_revokes": self.num_revokes, "num_revoked_plans": self.num_revoked_plans,
+                "num_steps": self.num_steps, "busy_s": self.busy_s,
                 "gap_s": self.gap_s, "busy_per_step_s": busy_per_step, "gap_per_step_s": gap_per_step,
                 "overhead_ratio": ratio}
 
@@ -45,6 +49,10 @@ class OverheadMeter:
 
     def on_done(self, wid: int, result: PlanResult) -> None:
         o = self.totals
+        if result.is_revoked:  # never ran: the plan after it is timed from the one before
+            o.num_revoked_plans += 1
+            self._back_to_back.discard((wid, result.plan_id))
+            return
         steps = max((r.num_steps for r in result.results.values()), default=0)
         o.num_plans += 1
         o.num_steps += steps

@@ -40,7 +40,7 @@ from kernel.scheduler import (
 )
 from kernel.scheduler.request import SchedulerError
 from syscalls.errors import ErrorCode, SyscallError
-from syscalls.worker_messages import FreeRequest, PlanDone
+from syscalls.worker_messages import FreeRequest, PlanDone, Revoke
 
 if TYPE_CHECKING:
     from kernel.kernel import Kernel
@@ -222,7 +222,7 @@ class LLMService:
         if not w.plan_ids or msg.plan_id != w.plan_ids[0]:
             log.warning("unexpected plan_done %r from worker %d", msg.plan_id, w.worker_id)
             return
-        w.plan_ids.pop(0)
+        w.plan_answered()
         self.pool.note_progress(w.worker_id)
         result = PlanResult.from_done(msg, self.keys.rid)
         self.overhead.on_done(w.worker_id, result)
@@ -242,6 +242,8 @@ class LLMService:
     def _on_dead(self, w: WorkerHandle, why: str) -> None:
         if self.core is not None and w.worker_id in self.core.workers:
             self._take_back(w.worker_id, why)  # a respawn re-adds the worker when ready
+        if w.unconfirmed_frees:  # it may have died before doing them; LMDB deletes are idempotent
+            self._send_free(None, [k for _, keys in w.unconfirmed_frees for k in keys])
         if self.pool.is_exhausted:
             self.unavailable = (f"no LLM worker left ({why}; it crashed {self.pool.crashes.get(w.worker_id)} times in a row"
                                 f" without finishing a plan, {self.pool.num_respawns} respawns in all): "
@@ -279,9 +281,11 @@ class LLMService:
                 if plan is None:
                     break
                 self.overhead.on_plan(w.worker_id, plan.plan_id, w.worker_id == back_to_back, bool(w.plan_ids))
-                w.plan_ids.append(plan.plan_id)
+                w.plan_sent(plan.plan_id)
                 if not self.pool.send(w.worker_id, plan.to_wire(self.keys.key, self.keys.checkpoint)):
                     self.pool.fail(w, f"worker {w.worker_id}: plan {plan.plan_id} could not be sent; killed")  # requeued
+        for wid, plan_id in self.core.revocations():  # continuations that newcomers now outrank
+            self.overhead.totals.num_revokes += self.pool.send(wid, Revoke(plan_id).to_wire())  # lost: the plan runs
 
     def _let_go(self, c: Completion) -> None:
         """A request left the scheduler: free its worker state and checkpoint, record its row."""
@@ -367,12 +371,10 @@ class LLMService:
         """Free resident KV on `wid`, or (None, or `wid` is gone) have any ready worker delete
         LMDB entries; with no worker ready, the free waits for the next one that is."""
         if wid is None or wid not in self.pool.workers:
-            ready = [w for w in self.pool.workers.values() if w.is_ready]
-            if not ready:
-                self.pending_frees += keys
-                return
-            wid = ready[0].worker_id
-        if not self.pool.send(wid, FreeRequest(keys).to_wire()):
+            wid = next((w.worker_id for w in self.pool.workers.values() if w.is_ready), None)
+        if wid is not None and self.pool.send(wid, FreeRequest(keys).to_wire()):
+            self.pool.workers[wid].free_sent(keys)
+        elif keys:
             self.pending_frees += keys
 
     # ---- introspection and lifecycle ----

@@ -39,6 +39,23 @@ class WorkerHandle:
     last_seen_s: float = 0.0
     plan_ids: list[int] = field(default_factory=list)  # outstanding plans, in execution order
     model: dict = field(default_factory=dict)
+    num_plans_sent: int = 0
+    num_plans_answered: int = 0
+    # frees sent, as (plans sent before it, keys), until a plan sent after one is answered (the
+    # worker works in order): a worker killed before that may not have done them (see service)
+    unconfirmed_frees: list[tuple[int, list[str]]] = field(default_factory=list)
+
+    def plan_sent(self, plan_id: int) -> None:
+        self.plan_ids.append(plan_id)
+        self.num_plans_sent += 1
+
+    def plan_answered(self) -> None:
+        self.plan_ids.pop(0)
+        self.num_plans_answered += 1
+        self.unconfirmed_frees = [f for f in self.unconfirmed_frees if f[0] >= self.num_plans_answered]
+
+    def free_sent(self, keys: list[str]) -> None:
+        self.unconfirmed_frees.append((self.num_plans_sent, list(keys)))
 
     @property
     def pid(self) -> int:

@@ -23,8 +23,9 @@ class SchedConfig:
     is worth in seconds of waiting (priority ranks by arrival + priority * priority_aging_s).
     plas_forget_s: plas forgets a program that has had no live call for this long.
     lookahead: a worker may be sent its next plan while it runs one, where that is exactly the
-    plan the policy would choose after it (Policy.lookahead; see Scheduler.next_plan),
-    so the worker never waits for the kernel between slices.
+    plan the policy would choose after it (Policy.lookahead; see Scheduler.next_plan; a
+    continuation that stops being that is revoked: Scheduler.revocations), so the worker
+    does not wait for the kernel between slices.
     """
 
     policy: str = "rr"

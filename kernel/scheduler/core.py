@@ -4,7 +4,7 @@ Owned by the kernel's single-threaded event loop; every method runs to completio
 the current time `now` from the caller, so tests drive it on a fake clock. A worker has at most
 one outstanding plan, or two with lookahead (see next_plan), executed and answered in order;
 requests in a plan are RUNNING until on_plan_done or remove_worker; a request is in one plan,
-or in both of its worker's as a fifo continuation.
+or in both of its worker's as a continuation. Applying plan results is in outcomes.py.
 """
 
 from __future__ import annotations
@@ -14,23 +14,18 @@ import itertools
 from kernel.scheduler.budget import KVBudget, kv_footprint_bytes, max_footprint_bytes
 from kernel.scheduler.config import SchedConfig
 from kernel.scheduler.integrity import check_scheduler
-from kernel.scheduler.lookahead import continuation, next_is_exact
+from kernel.scheduler.lookahead import best_other, continuation, continuation_holds, next_is_exact
+from kernel.scheduler.outcomes import PlanOutcomes
 from kernel.scheduler.plan import (
     CheckpointSpec,
-    EvictResult,
     EvictSpec,
-    LoadResult,
     LoadSpec,
     Plan,
-    PlanResult,
-    SeqResult,
 )
 from kernel.scheduler.policies.base import Policy
 from kernel.scheduler.request import (
     CancelEffect,
-    Completion,
     DuplicateRequest,
-    PlanMismatch,
     RequestTooLarge,
     SchedulerError,
     SeqRequest,
@@ -46,7 +41,7 @@ from kernel.scheduler.selection import (
 )
 
 
-class Scheduler:
+class Scheduler(PlanOutcomes):
     def __init__(self, config: SchedConfig, policy: Policy, kv_bytes_per_token: int):
         if kv_bytes_per_token < 1:
             raise ValueError("kv_bytes_per_token must be >= 1")
@@ -178,9 +173,28 @@ class Scheduler:
 
     # -- plans -----------------------------------------------------------------------------
     def accepts_plan(self, wid: WorkerId) -> bool:
-        """Whether `wid` may be given a plan now: it has none outstanding, or one and may look ahead."""
-        n = len(self._plans.get(wid, ()))
-        return n == 0 or (n == 1 and self.config.lookahead and self.policy.lookahead is not None)
+        """Whether `wid` may be given a plan now: it has none outstanding, or one (not being
+        revoked) and may look ahead."""
+        plans = self._plans.get(wid, ())
+        return not plans or (len(plans) == 1 and not plans[0].is_revoking and self.config.lookahead
+                             and self.policy.lookahead is not None)
+
+    def revocations(self) -> list[tuple[WorkerId, int]]:
+        """Continuations, not yet started, that are no longer the policy's choice (a request
+        became runnable that would take a member's place): each is marked revoking, and the
+        caller sends its worker a revoke. The worker answers it revoked (dropped unstarted) or,
+        if it had started it, done; until then its worker gets no further plan."""
+        found = []
+        for wid, plans in self._plans.items():
+            if len(plans) < 2 or not plans[1].is_continuation or plans[1].is_revoking:
+                continue
+            later = plans[1]
+            batch = [self._requests[rid] for rid in later.decode if rid in self._requests]
+            best = best_other(self._requests.values(), wid, self.policy)
+            if not continuation_holds(batch, plans[0].steps, best, self.policy, self.config.max_batch):
+                later.is_revoking = True
+                found.append((wid, later.plan_id))
+        return found
 
     def next_plan(self, wid: WorkerId, now: float) -> Plan | None:
         """The next plan for `wid`, or None when it has nothing to run.
@@ -188,8 +202,8 @@ class Scheduler:
         With a plan outstanding (accepts_plan) this is a lookahead: the plan the worker runs right
         after the one in hand, sent now so that the worker does not wait for the kernel between
         them, made only where it is the policy's choice whatever the running plan does
-        (lookahead.py): rr's next plan (the running requests are not candidates) or fifo's
-        continuation (the running batch again, RUNNING in both plans)."""
+        (lookahead.py): rr's next plan (the running requests are not candidates) or a
+        continuation (the running batch again, RUNNING in both plans; see revocations)."""
         budget = self._worker(wid)
         outstanding = self._plans.setdefault(wid, [])
         if not self.accepts_plan(wid):
@@ -224,12 +238,14 @@ class Scheduler:
         return plan
 
     def _continuation(self, running: Plan, budget: KVBudget, now: float) -> Plan | None:
-        """fifo's lookahead (lookahead.continuation): the running batch again, for another slice."""
+        """Lookahead "continue" (lookahead.continuation): the running batch again, for another slice."""
         batch = [self._requests[rid] for rid in running.decode if rid in self._requests]
-        found = continuation(batch, running.steps, self.policy, budget, self.config.max_batch, self.kv_bytes_per_token)
+        best = best_other(self._requests.values(), running.worker_id, self.policy)
+        found = continuation(batch, running.steps, best, self.policy, budget, self.config.max_batch,
+                             self.kv_bytes_per_token)
         if found is None:
             return None
-        plan = Plan(next(self._plan_ids), running.worker_id, found[0], now)
+        plan = Plan(next(self._plan_ids), running.worker_id, found[0], now, is_continuation=True)
         checkpointed = {c.rid for c in running.checkpoint}
         for req in batch:  # RUNNING in `running` and now in `plan` too: its plan_id is the later one
             budget.set(req.rid, found[1][req.rid])
@@ -238,25 +254,6 @@ class Scheduler:
             self._maybe_checkpoint(req, plan, ahead=running.steps, is_ahead_checkpointed=req.rid in checkpointed)
         self._plans[plan.worker_id].append(plan)
         return plan
-
-    def on_plan_done(self, wid: WorkerId, result: PlanResult, now: float) -> list[Completion]:
-        """Apply a plan_done: snapshots, loads, tokens, finishes and errors. Returns the requests
-        that left the scheduler. A missing per-request result fails that request (INTERNAL)."""
-        outstanding = self._plans.get(wid)
-        plan = outstanding[0] if outstanding else None
-        if plan is None or plan.plan_id != result.plan_id:
-            due = plan.plan_id if plan else None
-            raise PlanMismatch(f"worker {wid}: plan_done {result.plan_id} answers no outstanding plan (due: {due})")
-        outstanding.pop(0)
-        done = [self._finish_eviction(s, result.evicted.get(s.rid), wid, now) for s in plan.evict]
-        done += [self._finish_load(s, result.loaded.get(s.rid), wid, now) for s in plan.load]
-        done += [self._finish_slice(rid, result, wid, now) for rid in plan.decode]
-        for spec in plan.checkpoint:
-            self._finish_checkpoint(spec, result.checkpointed.get(spec.rid))
-        done += [self._finish_cancel(rid, now) for rid in plan.rids()]
-        if outstanding:  # the lookahead plan now running on wid preempts what it did not take
-            self._record_preemptions(self._deferred_preemptions.pop(outstanding[0].plan_id, []), now)
-        return [c for c in done if c is not None]
 
     def check_integrity(self) -> None:
         """Raise AssertionError naming the first broken invariant (see integrity.py)."""
@@ -301,97 +298,6 @@ class Scheduler:
         if every and after - durable >= every and ahead + plan.steps < req.num_remaining:
             req.num_checkpoints += 1
             plan.checkpoint.append(CheckpointSpec(req.rid, req.num_checkpoints))
-
-    def _finish_checkpoint(self, spec: CheckpointSpec, res: EvictResult | None) -> None:
-        """A confirmed checkpoint supersedes the older one; a failed one (or a gone request's) is deleted."""
-        req = self._requests.get(spec.rid)
-        if req is None or res is None or res.error:
-            self._stale.append((spec.rid, spec.key))
-            return
-        if req.checkpoint is not None:
-            self._stale.append((req.rid, req.checkpoint))
-        req.checkpoint, req.checkpoint_tokens = spec.key, req.num_generated
-
-    def _record_preemptions(self, rids: list[str], now: float) -> None:
-        """Live requests of the previous batch on a worker that its next plan does not decode."""
-        for rid in rids:
-            req = self._requests.get(rid)
-            if req is not None:
-                req.timeline.preemption_s.append(now)
-
-    def _finish_eviction(self, spec: EvictSpec, res: EvictResult | None, wid: WorkerId, now: float) -> Completion | None:
-        req = self._requests[spec.rid]
-        if res is None or res.error:
-            return self._fail(req, res, wid, now)
-        req.has_snapshot, req.is_snapshot_kv, req.kv_bytes = True, spec.mode == "swap", 0
-        req.timeline.record_swap(wid, "out", now, res.t_s)
-        req.state, req.plan_id = SeqState.READY, None
-        return None
-
-    def _finish_load(self, spec: LoadSpec, res: LoadResult | None, wid: WorkerId, now: float) -> Completion | None:
-        req = self._requests[spec.rid]
-        if res is None or res.error:
-            return self._fail(req, res, wid, now)
-        if spec.mode == "restore":
-            req.has_snapshot, req.is_restoring_checkpoint = False, False
-            req.timeline.record_swap(wid, "in", now, res.t_s)
-        req.kv_bytes = res.kv_bytes
-        return None
-
-    def _finish_slice(self, rid: str, result: PlanResult, wid: WorkerId, now: float) -> Completion | None:
-        req = self._requests.get(rid)
-        if req is None:  # its load failed, or it stopped early in the plan this one continued
-            return None
-        res: SeqResult | None = result.results.get(rid)
-        if res is None or res.error:
-            return self._fail(req, res, wid, now)
-        req.num_generated += res.num_steps
-        req.kv_bytes = res.kv_bytes
-        req.timeline.record_slice(wid, result.t_start, result.t_end, res.num_steps)
-        self.policy.on_slice(req, res.num_steps, now)
-        if res.is_finished or req.num_remaining == 0:  # a worker that overran is told to free
-            req.finish_reason = res.finish_reason or "length"
-            req.output_ids = res.output_ids
-            req.output_logprobs = res.output_logprobs
-            return self._retire(req, SeqState.FINISHED, result.t_end, needs_free=not res.is_finished, free_worker=wid)
-        later = next((p for p in self._plans.get(wid, ()) if p.plan_id == req.plan_id), None)
-        if later is not None:  # it runs on in a continuation (see _continuation): still RUNNING
-            steps = reserved_steps(req, later.steps, self.policy)
-            self._budgets[wid].set(rid, kv_footprint_bytes(req, steps, self.kv_bytes_per_token))
-            return None
-        self._budgets[wid].set(rid, kv_footprint_bytes(req, 0, self.kv_bytes_per_token))
-        req.state, req.plan_id = SeqState.READY, None
-        return None
-
-    def _finish_cancel(self, rid: str, now: float) -> Completion | None:
-        req = self._requests.get(rid)
-        if req is None or not req.is_cancel_requested or req.plan_id is not None:  # not while a continuation holds it
-            return None
-        needs_free = req.residency is not None or req.has_snapshot
-        return self._retire(
-            req, SeqState.CANCELLED, now, needs_free=needs_free, free_worker=req.residency
-        )
-
-    def _fail(self, req: SeqRequest, res: object, wid: WorkerId, now: float) -> Completion:
-        error = getattr(res, "error", None) or {
-            "code": "INTERNAL",
-            "message": f"worker {wid} sent no result for {req.rid}",
-        }
-        return self._retire(req, SeqState.FAILED, now, needs_free=True, free_worker=wid, error=error)
-
-    def _retire(self, req: SeqRequest, state: SeqState, now: float, *, needs_free: bool,
-                free_worker: WorkerId | None = None, error: dict | None = None) -> Completion:
-        """Remove `req` from every structure; it leaves as a Completion."""
-        budget = self._budgets.get(req.residency) if req.residency is not None else None
-        if budget is not None:
-            budget.release(req.rid)
-        del self._requests[req.rid]
-        self._prompts.pop(req.rid, None)
-        self.policy.on_retire(req)
-        req.state, req.residency, req.has_snapshot, req.plan_id = state, None, False, None
-        req.error = error
-        req.timeline.finish_s = now
-        return Completion(req, needs_free=needs_free, free_worker=free_worker, checkpoint=req.checkpoint)
 
     def _worker(self, wid: WorkerId) -> KVBudget:
         budget = self._budgets.get(wid)

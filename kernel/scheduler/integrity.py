@@ -42,8 +42,11 @@ def _plan_membership(
     plan_of: dict[str, Plan] = {}
     for wid, queued in plans.items():
         assert len(queued) <= 2, f"worker {wid} has {len(queued)} plans outstanding (at most 2)"
-        for plan in queued:
+        for i, plan in enumerate(queued):
             assert plan.worker_id == wid, f"plan {plan.plan_id} filed under worker {wid}"
+            assert not plan.is_continuation or not (plan.load or plan.evict), f"continuation {plan.plan_id} moves KV"
+            assert not plan.is_revoking or (plan.is_continuation and (i == 1 or len(queued) == 1)), (
+                f"plan {plan.plan_id} revoked but not a continuation queued behind another")
             for rid in plan.rids():
                 if rid not in requests:  # a continuation of one that stopped early in the plan before
                     is_continued = rid in plan.decode and all(s.rid != rid for s in plan.load)

@@ -2,14 +2,19 @@
 
 Pure (stdlib only), like selection.py. A lookahead plan is made only where it is the plan the
 policy would choose once the running plan returns, whatever that plan does (Policy.lookahead):
-"next" (rr) takes other requests, "continue" (fifo) the running batch again.
+"next" (rr) takes other requests, "continue" (fifo, srpt, las, priority) the running batch
+again. A continuation stays the policy's choice only while no other request would take a
+member's place (continuation_holds): the kernel revokes it when an arrival (or any request
+becoming runnable) would, and the worker drops it if it has not started it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from kernel.scheduler.budget import KVBudget, kv_footprint_bytes
 from kernel.scheduler.policies.base import Policy
-from kernel.scheduler.request import SeqRequest
+from kernel.scheduler.request import SeqRequest, WorkerId
 from kernel.scheduler.selection import reserved_steps, reserved_total
 
 
@@ -21,16 +26,38 @@ def next_is_exact(batch: list[SeqRequest], max_batch: int, num_victims: int, res
     return len(batch) == max_batch and not num_victims and budget.fits(reserved_total(reservations, budget))
 
 
-def continuation(batch: list[SeqRequest], running_steps: int, policy: Policy, budget: KVBudget, max_batch: int,
-                 bpt: int) -> tuple[int, dict[str, int]] | None:
-    """fifo: the running batch (its live members) runs on for another slice when it is full
-    (newcomers rank behind it) and no member surely finishes in the running slice. Returns the
-    slice's steps and each member's KV reservation after both slices, or None.
+def best_other(requests: Iterable[SeqRequest], wid: WorkerId, policy: Policy) -> SeqRequest | None:
+    """The best-ranked runnable request `wid` may take (the running ones are not runnable)."""
+    return min((r for r in requests if r.is_runnable and r.residency in (None, wid)), key=policy.rank_key, default=None)
+
+
+def continuation_holds(batch: list[SeqRequest], running_steps: int, best: SeqRequest | None, policy: Policy,
+                       max_batch: int) -> bool:
+    """Whether the running batch, back from its slice of running_steps, is again the policy's
+    whole choice against `best` (best_other): nobody else is runnable, or the batch is full
+    and (for a preemptive policy) every member's projected rank is ahead of it (a
+    non-preemptive member keeps its place)."""
+    if best is None:
+        return True
+    if len(batch) < max_batch:
+        return False
+    if not policy.is_preemptive:
+        return True
+    return max(policy.projected_key(r, running_steps) for r in batch) < policy.rank_key(best)
+
+
+def continuation(batch: list[SeqRequest], running_steps: int, best: SeqRequest | None, policy: Policy,
+                 budget: KVBudget, max_batch: int, bpt: int) -> tuple[int, dict[str, int]] | None:
+    """The running batch (its live members) runs on for another slice where continuation_holds
+    and no member surely finishes in the running slice. Returns the slice's steps and each
+    member's KV reservation after both slices, or None.
 
     A member that stops early (EOS, a stop string) leaves when the running plan returns; the
     worker, which no longer holds it, answers it in the continuation with an error that the
     scheduler drops, and a newcomer that would have taken its place starts one slice later."""
-    if len(batch) < max_batch or any(r.num_remaining <= running_steps for r in batch):
+    if not batch or any(r.num_remaining <= running_steps for r in batch):
+        return None
+    if not continuation_holds(batch, running_steps, best, policy, max_batch):
         return None
     steps = policy.slice_steps(batch)
     reservations = {r.rid: kv_footprint_bytes(r, running_steps + reserved_steps(r, steps, policy), bpt)

@@ -39,6 +39,8 @@ class Plan:
     load: list[LoadSpec] = field(default_factory=list)
     decode: list[str] = field(default_factory=list)
     checkpoint: list[CheckpointSpec] = field(default_factory=list)  # key: the checkpoint's number
+    is_continuation: bool = False  # the running batch again (lookahead "continue"): decode and checkpoints only
+    is_revoking: bool = False  # a revoke was sent: the worker answers it revoked, or done if it had started it
 
     def rids(self) -> list[str]:
         """Every request in the plan (evicted, loaded or decoded), each once."""
@@ -67,6 +69,7 @@ class PlanResult:
     loaded: dict[str, LoadResult]
     results: dict[str, SeqResult]
     checkpointed: dict[str, EvictResult] = field(default_factory=dict)
+    is_revoked: bool = False  # the worker dropped the plan unstarted, as a revoke asked
 
     @classmethod
     def from_wire(cls, msg: dict) -> PlanResult:
@@ -92,5 +95,5 @@ class PlanResult:
         return cls(
             worker_id=done.worker_id, plan_id=done.plan_id, t_start=done.t_start, t_end=done.t_end,
             evicted=index(done.evicted), loaded=index(done.loaded), results=index(done.results),
-            checkpointed=index(done.checkpointed),
+            checkpointed=index(done.checkpointed), is_revoked=done.revoked,
         )

@@ -15,6 +15,7 @@ from benchmarks.sched_ideal import (
     ServiceModel,
     calibrated,
     long_run_ideal_s,
+    measured_service_ideal,
     service_law,
     service_model,
     srpt_bound_s,
@@ -191,6 +192,26 @@ def test_service_model_splits_prefill_from_steps():
     assert calibrated(model, trace, 2 * total) == model.scaled(2.0)
     assert calibrated(model, trace, None) == model
     assert service_model([{"slices": [[0, 0.0, 0.02, 10]]}]) == ServiceModel(0.0, 0.002)
+
+
+def test_measured_service_ideal_replays_each_request_s_own_service():
+    """Rows whose slices add up to the model's sizes give the model's ideal; slower service, a
+    larger one; a request without its row leaves the figure out."""
+    spec = WorkloadSpec(num_requests=40, num_agents=2, seed=3)
+    model = ServiceModel(0.004, 0.002)
+    trace = make_trace(spec, 5.0)
+
+    def rows(factor: float) -> list[dict]:
+        return [{"rid": f"bench-{r.agent}/{r.label}", "slices": [[0, 0.0, factor * model.size_s(r.max_new_tokens), 1]]}
+                for r in trace]
+
+    same = measured_service_ideal("fifo", trace, rows(1.0), 0.5, model, 4)
+    spec_ideal = yardsticks("fifo", trace, 0.5, 5.0, spec, model, 4)["ideal_mean_turnaround_s"]
+    assert same["ideal_measured_service_s"] == pytest.approx(spec_ideal)
+    assert same["ratio_to_ideal_measured_service"] == pytest.approx(0.5 / spec_ideal)
+    slower = measured_service_ideal("srpt", trace, rows(2.0), 0.5, model, 4)["ideal_measured_service_s"]
+    assert slower > srpt_bound_s(trace, model)
+    assert measured_service_ideal("rr", trace, rows(1.0)[1:], 0.5, model, 4)["ideal_measured_service_s"] is None
 
 
 def test_yardsticks_of_a_trace(monkeypatch):

@@ -4,6 +4,8 @@ requests migrate), and mlfq; afterwards no snapshot is left in LMDB."""
 
 from __future__ import annotations
 
+import time
+
 import lmdb
 import pytest
 
@@ -24,13 +26,18 @@ WORKLOAD = [
 KV_BUDGET = 100 * BPT
 
 
-def run_workload(tmp_path, name: str, *flags: str, workers: int = 1) -> tuple[dict, dict, KernelProc]:
+def run_workload(tmp_path, name: str, *flags: str, workers: int = 1,
+                 stagger_s: float = 0.0) -> tuple[dict, dict, KernelProc]:
+    """WORKLOAD's outputs and sched.stats rows; `stagger_s`: the rest arrive that long after the first."""
     k = KernelProc(tmp_path / name, "--max-batch", "1", *flags, workers=workers).wait_ready()
     try:
         clients = {agent: k.client(agent) for agent in sorted({w[0] for w in WORKLOAD})}
-        pending = {f"{agent}/{label}": clients[agent].submit("llm.generate", prompt=prompt, max_new_tokens=n,
-                                                             request_id=label, **extra)
-                   for agent, label, prompt, n, extra in WORKLOAD}
+        pending = {}
+        for i, (agent, label, prompt, n, extra) in enumerate(WORKLOAD):
+            pending[f"{agent}/{label}"] = clients[agent].submit("llm.generate", prompt=prompt, max_new_tokens=n,
+                                                                request_id=label, **extra)
+            if i == 0:
+                time.sleep(stagger_s)
         outputs = {rid: p.result(300)["token_ids"] for rid, p in pending.items()}
         with k.client() as c:
             sched_stats = c.sched_stats()
@@ -80,6 +87,18 @@ def test_rr_lookahead_is_exact(tmp_path, baseline, lookahead):
     assert outputs == baseline
     assert sum(r["preemptions"] for r in stats.values()) >= 20
     assert (k.overhead["num_lookahead_plans"] >= 20) == lookahead, k.overhead
+
+
+@pytest.mark.parametrize("policy", ["srpt", "las"])
+def test_revoked_continuations_are_exact(tmp_path, baseline, policy):
+    """The first request runs on in continuations; the others, arriving while it runs, outrank
+    it once back from its slice and revoke the one queued: the same tokens."""
+    outputs, stats, k = run_workload(tmp_path, policy, "--scheduler", policy, "--quantum", "2", stagger_s=0.02)
+    assert outputs == baseline
+    o = k.overhead
+    assert o["num_lookahead_plans"] >= 2 and o["num_revokes"] >= 1, o
+    assert o["num_revokes"] >= o["num_revoked_plans"], o
+    assert sum(r["preemptions"] for r in stats.values()) >= 1
 
 
 def test_fifo_without_lookahead_is_exact(tmp_path, baseline):

@@ -37,6 +37,8 @@ class Harness:
         self.service: dict[str, int] = {}  # rid -> tokens decoded for it (steps * beams), from plan results
         self.program_service: dict[tuple, int] = {}  # (agent, program_id) -> the same summed over its calls
         self.bounds = BoundTracker(self)
+        self.revoking: set[int] = set()  # plan ids the scheduler revoked, not yet answered
+        self.num_revoked = 0  # plans answered revoked
         for _ in range(num_workers):
             self.add_worker()
 
@@ -75,6 +77,7 @@ class Harness:
         self.service[rid] = 0
         self.program_service.setdefault(req.program, 0)
         self.bounds.on_requeue(rid)
+        self.revoke()
         return rid
 
     def dispatch(self, wid: int) -> bool:
@@ -83,34 +86,63 @@ class Harness:
             assert queued or wid not in self.sim.workers, f"worker {wid} refused a plan while idle"
             return False
         is_lookahead = bool(queued)
-        assert not is_lookahead or (self.config.lookahead and self.config.policy in ("rr", "fifo")), "lookahead where it is inexact"
+        kind = self.sched.policy.lookahead
+        assert not is_lookahead or (self.config.lookahead and kind is not None), "lookahead where it is inexact"
         eligible = self.bounds.eligible(wid)
         plan = self.sched.next_plan(wid, self.clock.now)
         if plan is None:
             assert is_lookahead or not eligible, f"worker {wid} idle while {sorted(eligible)} could run"
             return False
         assert plan.decode and len(plan.decode) <= self.config.max_batch
-        if is_lookahead and self.config.policy == "fifo":  # the running batch, full, continues
-            assert plan.decode == queued[0]["decode"] and len(plan.decode) == self.config.max_batch, "not a continuation"
+        ahead = 0
+        if is_lookahead and kind == "continue":  # the running batch continues: full, or nobody else to run
+            live = [rid for rid in queued[0]["decode"] if self.sched.get(rid) is not None]  # not one that stopped early
+            assert plan.decode == live, "not a continuation"
+            assert len(plan.decode) == self.config.max_batch or not eligible, "a continuation others would join"
             assert not plan.load and not plan.evict, "a continuation loads or evicts"
+            ahead = queued[0]["steps"]
         elif is_lookahead:
             assert len(plan.decode) == self.config.max_batch and not plan.evict, "a lookahead plan rr would not make"
             assert not set(plan.rids()) & {rid for msg in queued for rid in msg["decode"]}, "a request in two plans"
-        self.bounds.on_dispatch(plan, eligible)
+        self.bounds.on_dispatch(plan, eligible, ahead)
         self.inflight.setdefault(wid, []).append(plan.to_wire())
+        self.revoke()
         return True
 
-    def complete(self, wid: int) -> bool:
+    def revoke(self) -> None:
+        """What the kernel does after every event: mark the continuations a request now outranks
+        (the worker drops one unstarted: see complete)."""
+        found = self.sched.revocations()
+        for wid, plan_id in found:
+            queued = self.inflight[wid]
+            assert len(queued) == 2 and queued[1]["plan_id"] == plan_id, "revoked a plan that is not queued behind another"
+            self.revoking.add(plan_id)
+        if self.sched.policy.lookahead != "continue" or not self.bounds.is_valid:
+            return
+        for wid, queued in self.inflight.items():
+            if len(queued) == 2 and (queued[1]["plan_id"] in found or queued[1]["plan_id"] not in self.revoking):
+                self.bounds.check_revoke(wid, queued[0], queued[1], (wid, queued[1]["plan_id"]) in found)
+
+    def complete(self, wid: int, is_revoke_first: bool = True) -> bool:
+        """Run and answer wid's next plan; a revoked one is dropped unstarted if its revoke
+        reached the worker first (is_revoke_first), else it runs."""
         queued = self.inflight.get(wid)
         if not queued:
             return False
         msg = queued.pop(0)
-        done = self.sim.execute(wid, msg)
-        self._count_service(done)
+        if msg["plan_id"] in self.revoking and is_revoke_first:
+            done = {"worker_id": wid, "plan_id": msg["plan_id"], "t_start": self.clock.now, "t_end": self.clock.now,
+                    "revoked": True}
+            self.num_revoked += 1
+        else:
+            done = self.sim.execute(wid, msg)
+            self._count_service(done)
+        self.revoking.discard(msg["plan_id"])
         for c in self.sched.on_plan_done(wid, PlanResult.from_wire(done), self.clock.now):
             self.absorb(c)
         self.free_stale()
         self.bounds.after_done(msg)
+        self.revoke()
         return True
 
     def _count_service(self, done: dict) -> None:
@@ -128,9 +160,10 @@ class Harness:
             self.cancelled.add(rid)
         if effect.completion is not None:
             self.absorb(effect.completion)
+        self.revoke()
 
     def kill(self, wid: int) -> None:
-        self.inflight.pop(wid, None)
+        self.revoking -= {msg["plan_id"] for msg in self.inflight.pop(wid, [])}
         self.sim.kill(wid)
         loss = self.sched.remove_worker(wid, self.clock.now)
         for c in loss.completions:
@@ -148,6 +181,7 @@ class Harness:
         self.free_stale()
         self.bounds.is_valid = False  # re-queued prefills keep old tickets: bounds void
         self.add_worker()
+        self.revoke()
 
     def free_stale(self) -> None:
         for rid, number in self.sched.take_stale_checkpoints():
@@ -249,7 +283,8 @@ class BoundTracker:
         self.skips[rid] = 0
         self.limit[rid] = len(self.h.sched.requests()) if policy == "rr" else None
 
-    def on_dispatch(self, plan, eligible: set[str]) -> None:
+    def on_dispatch(self, plan, eligible: set[str], ahead: int = 0) -> None:
+        """`ahead`: steps of the running plan that this one continues (0: not a continuation)."""
         self._on_boost()
         batch = set(plan.decode)
         for rid in eligible - batch:
@@ -258,7 +293,25 @@ class BoundTracker:
             self.skips[rid] = 0
         if self.h.config.policy == "fair":
             self._check_fair_order(plan, eligible - batch)
-        self._check_order(plan, eligible - batch)
+        self._check_order(plan, eligible - batch, ahead)
+
+    def check_revoke(self, wid: int, running: dict, later: dict, is_revoked: bool) -> None:
+        """A continuation is revoked when, by the harness's own count, it is no longer the
+        policy's choice (someone else may run on wid and the batch is not full, or outranks a
+        member once back), and kept while it is (a tie may go either way: tickets decide)."""
+        eligible = self.eligible(wid)
+        live = {r.rid: r for r in self.h.sched.requests()}
+        members = [live[rid] for rid in later["decode"] if rid in live]
+        key = self.order_key(running["steps"])
+        if not eligible or (len(members) == self.h.config.max_batch and key is None):
+            must, may = False, False
+        elif len(members) < self.h.config.max_batch:
+            must, may = True, True
+        else:
+            best, worst = min(self.order_key()(live[rid]) for rid in eligible), max(key(r) for r in members)
+            must, may = best < worst, best <= worst
+        assert is_revoked <= may, f"plan {later['plan_id']} revoked while it still ranks first"
+        assert must <= is_revoked, f"plan {later['plan_id']} kept while {sorted(eligible)} outrank it"
 
     def _on_boost(self) -> None:
         policy = self.h.sched.policy
@@ -279,24 +332,26 @@ class BoundTracker:
             f"{self.h.config.policy}: {rid} skipped by {self.skips[rid]} eligible plans, bound {limit - 1}"
         )
 
-    def _check_order(self, plan, skipped: set[str]) -> None:
+    def _check_order(self, plan, skipped: set[str], ahead: int = 0) -> None:
         """srpt, las, plas, priority: every request served comes no later, by the quantity the
-        policy claims to order by (computed here from the harness's own records), than every
+        policy claims to order by (computed here from the harness's own records, for a
+        continuation as its members will be once back from the running slice), than every
         request it may run and skipped."""
         key = self.order_key()
         if key is None or not skipped:
             return
         live = {r.rid: r for r in self.h.sched.requests()}
-        worst_served = max(key(live[rid]) for rid in plan.decode)
+        worst_served = max(self.order_key(ahead)(live[rid]) for rid in plan.decode)
         best_skipped = min(key(live[rid]) for rid in skipped)
         assert worst_served <= best_skipped, f"{self.h.config.policy} served {worst_served} over {best_skipped}"
 
-    def order_key(self):
+    def order_key(self, ahead: int = 0):
+        """The policy's order for a request, after `ahead` more steps of it."""
         h = self.h
         return {
-            "srpt": lambda r: max(0, (r.expected_tokens or r.max_new_tokens) - r.num_generated),
-            "las": lambda r: h.service[r.rid],
-            "plas": lambda r: h.program_service[r.program],
+            "srpt": lambda r: max(0, (r.expected_tokens or r.max_new_tokens) - r.num_generated - ahead),
+            "las": lambda r: h.service[r.rid] + ahead * r.num_beams,
+            "plas": None if ahead else lambda r: h.program_service[r.program],
             "priority": lambda r: r.arrival_s + r.priority * h.config.priority_aging_s,
         }.get(h.config.policy)
 

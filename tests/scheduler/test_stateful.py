@@ -7,7 +7,9 @@ one is on exactly its worker, nothing leaks); the simulated workers never exceed
 Checked on every plan: a worker is never idle while a request it may run is runnable; the
 rr/mlfq/fair bounds of the policies' docstrings; srpt, las, plas and priority never serve a
 request that comes after one they skip (by the harness's own count of hints, service and
-deadlines). At teardown everything is drained: every request completes exactly once, with exactly max_new_tokens or at its scripted stop.
+deadlines; a continuation as its members will be after the running slice); a lookahead plan is
+one the policy would make; a revoked continuation is one it would no longer make, and the
+worker either drops it unstarted or runs it (the revoke came late). At teardown everything is drained: every request completes exactly once, with exactly max_new_tokens or at its scripted stop.
 """
 
 from __future__ import annotations
@@ -69,9 +71,9 @@ class SchedulerMachine(RuleBasedStateMachine):
     def dispatch(self, data):
         self.h.dispatch(data.draw(st.sampled_from(sorted(self.h.sim.workers))))
 
-    @rule(data=st.data())
-    def complete(self, data):
-        self.h.complete(data.draw(st.sampled_from(sorted(self.h.sim.workers))))
+    @rule(data=st.data(), is_revoke_first=st.booleans())
+    def complete(self, data, is_revoke_first):
+        self.h.complete(data.draw(st.sampled_from(sorted(self.h.sim.workers))), is_revoke_first)
 
     @rule(data=st.data())
     def run_all_once(self, data):

@@ -175,3 +175,30 @@ def test_sigterm_exits_zero(kernel: FakeKernel) -> None:
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(20) == 0
     assert os.path.exists(kernel.state_dir / "snapshots.lmdb")
+
+
+def test_revoke_drops_a_queued_plan_and_a_late_one_is_ignored(kernel: FakeKernel) -> None:
+    """A revoke that reaches the worker before its plan starts turns that plan into a `revoked`
+    answer that changed nothing; the plans around it run as sent; a revoke for a plan already
+    answered is ignored."""
+    rid = f"rv{next(RIDS)}"
+    params = {"max_new_tokens": 40}
+    kernel.send(1, {"type": "plan", "plan_id": "rv-a", "evict": [], "load": [prefill(rid, [1, 2, 3], params)],
+                    "decode": [rid], "steps": 30, "checkpoint": []})
+    for plan_id in ("rv-b", "rv-c"):  # both queued behind rv-a while it runs
+        kernel.send(1, {"type": "plan", "plan_id": plan_id, "evict": [], "load": [], "decode": [rid], "steps": 5,
+                        "checkpoint": []})
+    kernel.send(1, {"type": "revoke", "plan_id": "rv-b"})
+    answers = {}
+    while len(answers) < 3:
+        _, msg = kernel.recv()
+        if msg["type"] == "plan_done":
+            answers[msg["plan_id"]] = msg
+    assert [answers[p].get("revoked") for p in ("rv-a", "rv-b", "rv-c")] == [False, True, False]
+    assert answers["rv-b"]["results"] == [] and answers["rv-b"]["loaded"] == []
+    steps = [answers[p]["results"][0]["num_steps"] for p in ("rv-a", "rv-c")]
+    assert steps == [30, 5]
+    kernel.send(1, {"type": "revoke", "plan_id": "rv-c"})  # already answered: nothing happens
+    done = kernel.execute(1, {"plan_id": "rv-d", "decode": [rid], "steps": 5})
+    assert not done["revoked"] and done["results"][0]["output_ids"] is not None  # 40 tokens in all
+    kernel.send(1, {"type": "free", "rids": [rid]})

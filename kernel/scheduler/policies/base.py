@@ -23,7 +23,7 @@ class Policy(ABC):
     # How the plan after a running one may be chosen while it runs (SchedConfig.lookahead), where
     # the choice cannot depend on what the running plan does: "next" (its requests rank behind
     # every other candidate once back, whatever the slice did: the next plan is of other requests),
-    # "continue" (a full batch keeps running: the next plan is the same batch again), None (never)
+    # "continue" (the running batch again, while it still ranks first: see projected_key), None (never)
     lookahead: ClassVar[str | None] = None
 
     def __init__(self, config: SchedConfig):
@@ -53,6 +53,12 @@ class Policy(ABC):
     @abstractmethod
     def rank_key(self, req: SeqRequest) -> tuple:
         """Smaller runs first."""
+
+    def projected_key(self, req: SeqRequest, num_steps: int) -> tuple:
+        """The rank_key `req` will have once a running slice of num_steps returns (on_slice
+        done), for a preemptive policy with lookahead "continue"; a requeued request ranks
+        behind every current ticket."""
+        raise NotImplementedError(f"{self.name} does not look ahead")
 
     @abstractmethod
     def slice_steps(self, batch: Sequence[SeqRequest]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from kernel.scheduler.policies.base import Policy
@@ -18,6 +19,7 @@ class LasPolicy(Policy):
     No starvation bound: a stream of fresh requests delays a long-served one forever."""
 
     name = "las"
+    lookahead = "continue"  # while the running batch stays the least served; a less served one revokes it
 
     def __init__(self, config):
         super().__init__(config)
@@ -37,6 +39,9 @@ class LasPolicy(Policy):
 
     def rank_key(self, req: SeqRequest) -> tuple:
         return (self.attained[req.rid], self.ticket[req.rid])
+
+    def projected_key(self, req: SeqRequest, num_steps: int) -> tuple:
+        return (self.attained[req.rid] + num_steps * req.num_beams, math.inf)
 
     def slice_steps(self, batch: Sequence[SeqRequest]) -> int:
         return self.config.quantum

@@ -26,9 +26,13 @@ class PriorityPolicy(Policy):
     at that time with an earlier deadline."""
 
     name = "priority"
+    lookahead = "continue"  # while the running batch keeps the earliest deadlines; an earlier one revokes it
 
     def rank_key(self, req: SeqRequest) -> tuple:
         return (virtual_deadline(req, self.config.priority_aging_s), self.ticket[req.rid])
+
+    def projected_key(self, req: SeqRequest, num_steps: int) -> tuple:
+        return self.rank_key(req)  # a deadline is fixed and a slice does not requeue
 
     def slice_steps(self, batch: Sequence[SeqRequest]) -> int:
         return self.config.quantum

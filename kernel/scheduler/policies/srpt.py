@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from kernel.scheduler.policies.base import Policy
@@ -24,12 +25,17 @@ class SrptPolicy(Policy):
     No starvation bound: a stream of shorter requests delays a long one forever."""
 
     name = "srpt"
+    lookahead = "continue"  # while the running batch stays the shortest; a shorter arrival revokes it
 
     def on_slice(self, req: SeqRequest, num_steps: int, now: float) -> None:
         self.requeue(req)
 
     def rank_key(self, req: SeqRequest) -> tuple:
         return (remaining_hint(req), self.ticket[req.rid])
+
+    def projected_key(self, req: SeqRequest, num_steps: int) -> tuple:
+        hint = req.expected_tokens if req.expected_tokens is not None else req.max_new_tokens
+        return (max(0, hint - req.num_generated - num_steps), math.inf)
 
     def slice_steps(self, batch: Sequence[SeqRequest]) -> int:
         return self.config.quantum
