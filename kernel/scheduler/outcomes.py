@@ -4,10 +4,7 @@ Every request field changed here is changed by one of these transitions."""
 
 from __future__ import annotations
 
-import itertools
-
 from kernel.scheduler.budget import KVBudget, kv_footprint_bytes
-from kernel.scheduler.config import SchedConfig
 from kernel.scheduler.plan import (
     CheckpointSpec,
     EvictResult,
@@ -32,7 +29,6 @@ from kernel.scheduler.selection import reserved_steps
 class PlanOutcomes:
     """Mixin of Scheduler: applying plan_done and retiring requests."""
 
-    config: SchedConfig
     policy: Policy
     kv_bytes_per_token: int
     _requests: dict[str, SeqRequest]
@@ -40,7 +36,6 @@ class PlanOutcomes:
     _budgets: dict[WorkerId, KVBudget]
     _plans: dict[WorkerId, list[Plan]]
     _deferred_preemptions: dict[int, list[str]]
-    _plan_ids: itertools.count
     _stale: list[tuple[str, int]]
 
     def _record_preemptions(self, rids: list[str], now: float) -> None:

@@ -21,7 +21,7 @@ from benchmarks.sched_ideal import (
     srpt_bound_s,
     yardsticks,
 )
-from benchmarks.sched_plot import plot_sweep, sweep_series
+from benchmarks.sched_plot import lowest_bound, plot_sweep, sweep_series
 from benchmarks.sched_report import (
     evaluate_targets,
     format_table,
@@ -259,8 +259,11 @@ def test_sweep_plot(tmp_path):
     assert relative["measured"] == [1.0, 1.8] and relative["ideal"] == pytest.approx([0.9, 1.62])
     plot_sweep(sweep, tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
-    plot_sweep([{**b, "srpt_ideal_s": None} for b in sweep], tmp_path / "batched.png")  # no bound: no shading
+    batched = [{**b, "policies": {"fifo": {**b["policies"]["fifo"], "srpt_ideal_same_service_s": None}}} for b in sweep]
+    plot_sweep(batched, tmp_path / "batched.png")  # no bound: no shading
     assert (tmp_path / "batched.png").stat().st_size > 0
+    two = {"policies": {"a": {"srpt_ideal_same_service_s": 0.3}, "b": {"srpt_ideal_same_service_s": 0.2}}}
+    assert lowest_bound(two) == 0.2 and lowest_bound(batched[0]) is None
 
 
 def test_burst_and_flags():
