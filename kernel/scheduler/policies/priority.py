@@ -23,7 +23,8 @@ class PriorityPolicy(Policy):
     deadlines exceed d since priorities are >= 0). So after time d, the plans that skip R
     serve only requests that were live at d, and each of those skips it only until it
     finishes: R waits at most priority * priority_aging_s, then for the rest of the work live
-    at that time with an earlier deadline."""
+    at that time with an earlier deadline (with lookahead, plus at most one slice when the
+    revoke of a continuation reaches the worker after it started that continuation)."""
 
     name = "priority"
     lookahead = "continue"  # while the running batch keeps the earliest deadlines; an earlier one revokes it
