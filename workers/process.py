@@ -95,7 +95,7 @@ def serve(engine: WorkerEngine, link: KernelLink, stopping: threading.Event) -> 
             return
 
 
-def handle(engine: WorkerEngine, link: KernelLink, raw: dict[str, Any], inbox: Inbox | None = None) -> bool:
+def handle(engine: WorkerEngine, link: KernelLink, raw: dict[str, Any], inbox: Inbox) -> bool:
     """Execute one message (syscalls/worker_messages.TO_WORKER); False means shut down. A
     revoke that finds its plan done or started is ignored."""
     try:
@@ -103,7 +103,7 @@ def handle(engine: WorkerEngine, link: KernelLink, raw: dict[str, Any], inbox: I
     except ValueError as exc:
         print(f"worker {link.worker_id}: ignored message: {exc}", file=sys.stderr)
         return True
-    if isinstance(msg, PlanRequest) and inbox is not None and inbox.is_revoked(msg.plan_id):
+    if isinstance(msg, PlanRequest) and inbox.is_revoked(msg.plan_id):
         now = time.monotonic()
         link.send(PlanDone(engine.config.worker_id, msg.plan_id, now, now, revoked=True).to_wire())
     elif isinstance(msg, PlanRequest):

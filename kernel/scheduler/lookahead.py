@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from kernel.scheduler.budget import KVBudget, kv_footprint_bytes
 from kernel.scheduler.policies.base import Policy
 from kernel.scheduler.request import SeqRequest, WorkerId
-from kernel.scheduler.selection import reserved_steps, reserved_total
+from kernel.scheduler.selection import candidates, reserved_steps, reserved_total
 
 
 def next_is_exact(batch: list[SeqRequest], max_batch: int, num_victims: int, reservations: dict[str, int],
@@ -28,7 +28,7 @@ def next_is_exact(batch: list[SeqRequest], max_batch: int, num_victims: int, res
 
 def best_other(requests: Iterable[SeqRequest], wid: WorkerId, policy: Policy) -> SeqRequest | None:
     """The best-ranked runnable request `wid` may take (the running ones are not runnable)."""
-    return min((r for r in requests if r.is_runnable and r.residency in (None, wid)), key=policy.rank_key, default=None)
+    return min(candidates(requests, wid), key=policy.rank_key, default=None)
 
 
 def continuation_holds(batch: list[SeqRequest], running_steps: int, best: SeqRequest | None, policy: Policy,

@@ -14,12 +14,16 @@ from kernel.scheduler.policies.base import Policy
 from kernel.scheduler.request import SeqRequest, WorkerId
 
 
+def candidates(requests: Iterable[SeqRequest], wid: WorkerId) -> list[SeqRequest]:
+    """Runnable requests `wid` may take (not resident on another worker)."""
+    return [r for r in requests if r.is_runnable and r.residency in (None, wid)]
+
+
 def rank_candidates(
     requests: Iterable[SeqRequest], wid: WorkerId, policy: Policy, previous_batch: set[str]
 ) -> list[SeqRequest]:
-    """Runnable requests `wid` may take (not resident on another worker), best first.
-    A non-preemptive policy keeps the previous batch of `wid` in front."""
-    eligible = [r for r in requests if r.is_runnable and r.residency in (None, wid)]
+    """candidates() best first. A non-preemptive policy keeps the previous batch of `wid` in front."""
+    eligible = candidates(requests, wid)
     if policy.is_preemptive:
         return sorted(eligible, key=policy.rank_key)
     return sorted(eligible, key=lambda r: (r.rid not in previous_batch, policy.rank_key(r)))

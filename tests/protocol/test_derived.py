@@ -35,6 +35,16 @@ def test_protocol_doc_reference_is_current():
         assert f"### `{name}`" in doc
 
 
+def test_protocol_doc_states_every_overhead_field():
+    """sched.stats `overhead`: every key the kernel sends is defined in section 4."""
+    from kernel.llm.overhead import Overhead
+
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    section = doc[doc.index("`overhead` measures"):doc.index("With `logprobs: true`")]
+    missing = [key for key in Overhead().to_wire() if f"`{key}`" not in section]
+    assert not missing, f"docs/protocol.md section 4 does not define overhead fields {missing}"
+
+
 def test_agents_and_gateway_import_no_torch():
     import subprocess
     import sys
