@@ -52,6 +52,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="kernels run with --no-lookahead (workers then wait for the kernel between slices)")
     parser.add_argument("--model", default="tiny")
     parser.add_argument("--burst-tokens", type=int, default=3000, help="output tokens in the saturating burst")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of every policy at every load, one round of all policies after another; a "
+                             "policy's figures are its median run's (by ratio_to_ideal), every run's ratios listed "
+                             "under 'repeats' (the machine's speed can swing by a quarter within seconds)")
     parser.add_argument("--json", metavar="PATH", help="write the results here")
     parser.add_argument("--png", metavar="PATH", help="plot mean turnaround against load: measured, ideal, SRPT bound")
     parser.add_argument("--timelines", metavar="PATH", help="also write every trace request's sched.stats timeline here")
@@ -84,6 +88,11 @@ def parse_run(name: str) -> tuple[str, float]:
     return policy, float(sigma or 0.0)
 
 
+def timeline_key(name: str, load: float, rep: int) -> str:
+    """A run's key in --timelines: 'srpt@0.8', then 'srpt@0.8#2' for its second repeat."""
+    return f"{name}@{load:g}" + (f"#{rep + 1}" if rep else "")
+
+
 def sweep_loads(args: argparse.Namespace) -> list[float]:
     loads = [float(x) for x in args.loads.split(",") if x.strip()] if args.loads else [args.load]
     if not loads or any(not 0 < x for x in loads):
@@ -95,8 +104,8 @@ def main(args: argparse.Namespace) -> int:
     from benchmarks.sched_report import format_table
     from benchmarks.sched_workload import WorkloadSpec, draw_lengths
 
-    if args.agents < 1 or args.requests < 1:
-        raise SystemExit("bench sched: --agents and --requests must be positive")
+    if args.agents < 1 or args.requests < 1 or args.repeats < 1:
+        raise SystemExit("bench sched: --agents, --requests and --repeats must be positive")
     t0 = time.monotonic()
     loads, runs = sweep_loads(args), policy_runs(ordered_policies(args.policies), args.hint_noise)
     spec = WorkloadSpec(args.requests, args.agents, args.seed)
@@ -104,8 +113,8 @@ def main(args: argparse.Namespace) -> int:
     run = Run(args, spec, sum(lengths) / len(lengths))
     sweep = []
     for load in loads:
-        results = {name: run.policy(name, load) for name in runs}
-        block = run.block(load, results)
+        rounds = [{name: run.policy(name, load, rep) for name in runs} for rep in range(args.repeats)]
+        block = run.block(load, rounds)
         print(format_table(block, run.capacity))
         sweep.append(block)
     out = {"loads": sweep, "capacity_tokens_per_s": run.capacity, "service_model": run.model.to_dict(),
@@ -147,19 +156,22 @@ class Run:
 
         return make_trace(self.spec, self.rate(load), hint_noise=sigma)
 
-    def block(self, load: float, results: dict[str, dict]) -> dict:
-        """One load's results with their yardsticks, the workload, targets and srpt_ideal_s: the
-        ideal SRPT replay with the first burst's service model (each run's own bound, with its
-        calibrated model, is its srpt_ideal_same_service_s). The ideal models one server at
-        batch 1: with more workers or a larger batch the yardsticks are left out."""
+    def block(self, load: float, rounds: list[dict[str, dict]]) -> dict:
+        """One load's results (each policy's median run of the rounds) with their yardsticks,
+        the workload, targets and srpt_ideal_s: the ideal SRPT replay with the first burst's
+        service model (each run's own bound, with its fitted model, is its
+        srpt_ideal_same_service_s). The ideal models one server at batch 1: with more workers
+        or a larger batch the yardsticks are left out."""
         from benchmarks.sched_ideal import service_law, srpt_bound_s
-        from benchmarks.sched_report import evaluate_targets, frontier_targets
+        from benchmarks.sched_report import evaluate_targets, frontier_targets, median_run
         from benchmarks.sched_workload import describe
 
         is_modelled = self.args.max_batch == 1 and self.args.workers == 1
-        for name, result in results.items():
-            if is_modelled:
-                self._add_yardsticks(name, result, load)
+        for rep, results in enumerate(rounds):
+            for name, result in results.items():
+                if is_modelled:
+                    self._add_yardsticks(name, result, load, rep)
+        results = {name: median_run([r[name] for r in rounds]) for name in rounds[0]}
         bound = srpt_bound_s(self.trace(load, 0.0), self.model) if is_modelled else None
         workload = {**describe(self.spec, self.trace(load, 0.0), self.rate(load)), "load": load,
                     "theory_load": self.rate(load) * service_law(self.spec, self.model).moment(1),
@@ -168,31 +180,32 @@ class Run:
         targets = {**evaluate_targets(results), **frontier_targets(results)}
         return {"load": load, "policies": results, "srpt_ideal_s": bound, "workload": workload, "targets": targets}
 
-    def _add_yardsticks(self, name: str, result: dict, load: float) -> None:
-        from benchmarks.sched_ideal import calibrated, measured_service_ideal, yardsticks
+    def _add_yardsticks(self, name: str, result: dict, load: float, rep: int) -> None:
+        from benchmarks.sched_ideal import calibrated, fitted, measured_service_ideal, yardsticks
 
         policy, sigma = parse_run(name)
         trace = self.trace(load, sigma)
-        model = calibrated(self.model, trace, result["overhead"].get("busy_s"))
-        result["service_scale"] = model.step_s / self.model.step_s
+        rows = self.timelines.get(timeline_key(name, load, rep), [])
+        model = fitted(trace, rows) or calibrated(self.model, trace, result["overhead"].get("busy_s"))
+        result["service_model"] = model.to_dict()
+        result["service_scale"] = model.size_s(self.burst_len) / self.model.size_s(self.burst_len)
         result.update(yardsticks(policy, trace, result["mean_turnaround_s"], self.rate(load), self.spec, model,
                                  self.args.quantum))
-        rows = self.timelines.get(f"{name}@{load:g}", [])
         result.update(measured_service_ideal(policy, trace, rows, result["mean_turnaround_s"], model, self.args.quantum))
 
-    def policy(self, name: str, load: float) -> dict:
+    def policy(self, name: str, load: float, rep: int = 0) -> dict:
         from agents.launch.kernelproc import KernelProcess
         from benchmarks.sched_driver import Driver, kernel_flags
 
         started = time.monotonic()
-        progress(f"{name} at load {load:g}: starting kernel")
+        progress(f"{name} at load {load:g}{f' (repeat {rep + 1})' if rep else ''}: starting kernel")
         state_dir = Path(tempfile.mkdtemp(prefix="aiosim-sched-"))
         kernel = KernelProcess.start(kernel_flags(self.args, parse_run(name)[0]), state_dir)
         driver = None
         try:
             kernel.wait_ready(self.args.workers)
             driver = Driver(kernel.address, self.args.agents)
-            result = self._measure(name, load, kernel, driver)
+            result = self._measure(name, load, kernel, driver, rep)
         finally:
             if driver is not None:
                 driver.close()
@@ -202,7 +215,7 @@ class Run:
         result["wall_s"] = time.monotonic() - started
         return result
 
-    def _measure(self, name: str, load: float, kernel: Any, driver: Any) -> dict:
+    def _measure(self, name: str, load: float, kernel: Any, driver: Any, rep: int) -> dict:
         from benchmarks.sched_ideal import service_model
         from benchmarks.sched_report import overhead_delta, rows_with_label, summarize, tokens_per_s
         from benchmarks.sched_workload import make_burst
@@ -223,7 +236,7 @@ class Run:
         after = kernel.stats()
         overhead = overhead_delta(before.get("overhead"), after.get("overhead"))
         rows = rows_with_label(after, "r")
-        self.timelines[f"{name}@{load:g}"] = rows
+        self.timelines[timeline_key(name, load, rep)] = rows
         result = summarize(rows, len(trace))
         lags = replay.submit_lag_s
         result.update(

@@ -1,17 +1,24 @@
 """The yardsticks beside every measurement of `aiosim bench sched`. Pure (stdlib only).
 
 For a trace and a policy: the ideal replay (benchmarks/ideal.py) of the same arrivals with
-service times from a ServiceModel measured in the same run, and the M/G/1 closed form
-(benchmarks/theory.py) from the trace's arrival rate and exact length law. The service model
-is measured on the first policy's burst of equal-length requests at batch 1: per-token time
-from the slices after a request's first, prefill as the mean excess of its first slice. Each
-run's ideal then scales it so that the trace's total service equals the worker busy time that
-run measured (`calibrated`): the machine's speed drifts between runs (other load, clocks), and
-near saturation a few percent of speed moves the queue a lot. Busy time excludes the kernel's
-gaps between plans, so the ideal has no scheduling overhead at all. Where a closed form exists,
-the ideal replay of LONG_RUN_REQUESTS drawn from the same law at the same rate sits beside it
-(`ideal_long_run_s`): it converges to the closed form, a check of the replay itself, while a
-trace of a few hundred requests from an empty queue need not.
+service times from a ServiceModel (prefill + tokens x step, plus a step's growth
+with what is already decoded) measured in the same run, and the
+M/G/1 closed form (benchmarks/theory.py) from the trace's arrival rate and exact length law.
+The first policy's burst of equal-length requests at batch 1 gives the model that sizes the
+arrival rate: per-token time from the slices after a request's first, prefill as the mean
+excess of its first slice. Each run's ideal then uses the model `fitted` to that run's own
+requests: least squares of each request's worker time (the sum of its slices) on its length.
+The burst alone misleads twice: the machine's speed drifts between runs (other load, clocks;
+near saturation a few percent of speed moves the queue a lot), and a burst of one length cannot
+split prefill from steps the way a trace does (measured: a trace's 8-16-token requests cost
+0.91x the burst model scaled to the run's busy time, its 256-512-token ones 1.12x, which shifts
+the heavy tail that dominates FIFO's waiting). The fit keeps the run's total service (its busy
+time: the kernel's gaps between plans are not in it, so the ideal has no scheduling overhead at
+all), and is a function of the length only: each request's own measured service is the separate
+diagnostic `measured_service_ideal`. Where a closed form exists, the ideal replay of
+LONG_RUN_REQUESTS drawn from the same law at the same rate sits beside it (`ideal_long_run_s`):
+it converges to the closed form, a check of the replay itself, while a trace of a few hundred
+requests from an empty queue need not.
 """
 
 from __future__ import annotations
@@ -32,13 +39,14 @@ LONG_RUN_REQUESTS = 100_000
 @dataclass(slots=True, frozen=True)
 class ServiceModel:
     prefill_s: float  # a request's prefill (its prompt is a few words)
-    step_s: float  # one decode step at batch 1
+    step_s: float  # one decode step at batch 1, at the start of the output
+    growth_s: float = 0.0  # what each token already decoded adds to a step (attention reads it)
 
     def size_s(self, tokens: int) -> float:
-        return self.prefill_s + tokens * self.step_s
+        return self.prefill_s + tokens * self.step_s + self.growth_s * tokens * (tokens - 1) / 2
 
     def scaled(self, factor: float) -> ServiceModel:
-        return ServiceModel(self.prefill_s * factor, self.step_s * factor)
+        return ServiceModel(self.prefill_s * factor, self.step_s * factor, self.growth_s * factor)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +67,50 @@ def calibrated(model: ServiceModel, trace: list[TraceRequest], busy_s: float | N
     """`model` scaled so the trace's service adds up to busy_s (unchanged without one)."""
     total = sum(model.size_s(r.max_new_tokens) for r in trace)
     return model.scaled(busy_s / total) if busy_s and total else model
+
+
+def request_service_s(rows: list[dict]) -> dict[str, float]:
+    """Each trace request's worker time (the sum of its slices), by its label."""
+    return {str(row.get("rid", "")).partition("/")[2]: sum(s[2] - s[1] for s in row.get("slices") or [])
+            for row in rows}
+
+
+def fitted(trace: list[TraceRequest], rows: list[dict]) -> ServiceModel | None:
+    """The run's own service model: ordinary least squares of each request's worker time on its
+    length n, as prefill + n x step + n(n-1)/2 x growth (a step's attention grows with what is
+    already decoded). Each fit with an intercept keeps the run's total service. A coefficient
+    below zero (a noisy run) drops the growth term, then the prefill (the run's mean time per
+    token). None when a request has no row (it failed) or the lengths do not vary."""
+    spent = request_service_s(rows)
+    if len(trace) < 2 or any(r.label not in spent for r in trace):
+        return None
+    ns, ys = [r.max_new_tokens for r in trace], [spent[r.label] for r in trace]
+    if len(set(ns)) < 2:
+        return None
+    for terms in ((lambda n: 1.0, lambda n: float(n), lambda n: n * (n - 1) / 2), (lambda n: 1.0, lambda n: float(n))):
+        coefs = least_squares([[f(n) for f in terms] for n in ns], ys)
+        if coefs is not None and min(coefs) >= 0 and coefs[1] > 0:
+            return ServiceModel(*coefs)
+    return ServiceModel(0.0, sum(ys) / sum(ns))
+
+
+def least_squares(xs: list[list[float]], ys: list[float]) -> list[float] | None:
+    """The coefficients minimizing the squared error of xs @ c against ys (normal equations,
+    Gaussian elimination with partial pivoting); None when the columns are dependent."""
+    k = len(xs[0])
+    a = [[sum(x[i] * x[j] for x in xs) for j in range(k)] + [sum(x[i] * y for x, y in zip(xs, ys, strict=True))]
+         for i in range(k)]
+    norms = [a[i][i] for i in range(k)]
+    for col in range(k):
+        pivot = max(range(col, k), key=lambda row: abs(a[row][col]))
+        if abs(a[pivot][col]) <= 1e-9 * norms[col]:
+            return None
+        a[col], a[pivot] = a[pivot], a[col]
+        for row in range(k):
+            if row != col:
+                factor = a[row][col] / a[col][col]
+                a[row] = [v - factor * w for v, w in zip(a[row], a[col], strict=True)]
+    return [a[i][k] / a[i][i] for i in range(k)]
 
 
 def job_specs(trace: list[TraceRequest], model: ServiceModel) -> list[JobSpec]:
@@ -102,8 +154,7 @@ def measured_service_ideal(policy: str, trace: list[TraceRequest], rows: list[di
     at the run's mean speed. What the measured policy still loses against it is the kernel's
     (gaps, slice granularity, late revokes), not the machine's speed drifting within the run nor
     long requests costing more per token. A noisy hint keeps its ratio to the request's length."""
-    spent = {str(row.get("rid", "")).partition("/")[2]: sum(s[2] - s[1] for s in row.get("slices") or [])
-             for row in rows}
+    spent = request_service_s(rows)
     if not trace or any(r.label not in spent for r in trace):
         return {"ideal_measured_service_s": None, "ratio_to_ideal_measured_service": None}
     specs = [JobSpec(r.arrival_s, spent[r.label],

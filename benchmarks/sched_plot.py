@@ -2,10 +2,10 @@
 
 Left: seconds; the measured values as points, the ideal replay of each run as a line, and the
 region below every run's ideal SRPT replay (the least of the runs' bounds at that load, each
-with its own calibrated service) shaded: no run gets there (absent when the bench ran more than
+with its own fitted service) shaded: no run gets there (absent when the bench ran more than
 one worker or batch). The first burst's srpt_ideal_s is not used here: when the machine's
 speed drifts, faster runs would fall below it. Right: the same divided by each
-run's own ideal SRPT replay (its calibrated service), so speed drift between runs cancels and
+run's own ideal SRPT replay (its fitted service), so speed drift between runs cancels and
 the bound is the shaded band below 1. matplotlib (Agg) is imported here only."""
 
 from __future__ import annotations

@@ -87,6 +87,27 @@ def overhead_delta(before: dict | None, after: dict | None) -> dict:
             "overhead_ratio": gap_per / busy_per if gap_per is not None and busy_per else None}
 
 
+REPEAT_FIELDS = ("mean_turnaround_s", "ratio_to_ideal", "ratio_to_ideal_measured_service", "ratio_to_srpt_ideal",
+                 "service_scale", "overhead_ratio")
+
+
+def median_run(runs: list[dict]) -> dict:
+    """A policy's run to report among its repeats: the median by ratio_to_ideal (by mean
+    turnaround where there is no ideal; the lower middle of an even count), with every run's
+    REPEAT_FIELDS under 'repeats' and its own place there as 'median_repeat'. One run is itself."""
+    if len(runs) == 1:
+        return runs[0]
+
+    def key(i: int) -> float:
+        value = runs[i].get("ratio_to_ideal")
+        value = runs[i].get("mean_turnaround_s") if value is None else value
+        return float("inf") if value is None else value
+
+    chosen = sorted(range(len(runs)), key=key)[(len(runs) - 1) // 2]
+    return {**runs[chosen], "median_repeat": chosen,
+            "repeats": [{k: r.get(k) for k in REPEAT_FIELDS} for r in runs]}
+
+
 def evaluate_targets(policies: dict[str, dict]) -> dict[str, dict]:
     """The four targets against fifo; a target whose inputs are missing is recorded as None."""
     fifo, rr = policies.get("fifo"), policies.get("rr")
@@ -146,6 +167,11 @@ def format_table(block: dict, capacity: float) -> str:
              f"quantum {workload['quantum']}; ideal SRPT (the bound) {_fmt(bound, '{:.3f}')} s", head, "-" * len(head)]
     for name, m in policies.items():
         lines.append(f"{name:<9}" + "".join(f"{_fmt(m.get(key), fmt):>11}" for key, _, fmt in COLUMNS))
+    repeated = {name: m["repeats"] for name, m in policies.items() if m.get("repeats")}
+    if repeated:
+        lines.append("repeats (x ideal / x meas per run; the median run shown above): " + "; ".join(
+            f"{name} " + " ".join(f"{_fmt(r.get('ratio_to_ideal'), '{:.2f}')}/{_fmt(r.get('ratio_to_ideal_measured_service'), '{:.2f}')}"
+                                  for r in runs) for name, runs in repeated.items()))
     lines.append("")
     for name, t in targets.items():
         lines.append(verdict_line(name, t))

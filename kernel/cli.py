@@ -137,7 +137,7 @@ def build_parser(is_light: bool = False) -> argparse.ArgumentParser:
     kg.add_argument("file", type=Path, help="where to write the key pair (mode 0600)")
     kg.set_defaults(func=cmd_keygen)
 
-    _add_module(sub, "gateway.cli")
+    _add_module(sub, "agents.gateway.cli")
     if is_light:
         return p
     _add_module(sub, "agents.launch.cli")

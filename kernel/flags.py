@@ -88,7 +88,7 @@ def add_scheduler_flags(p: argparse.ArgumentParser) -> None:
                         "the prompt); default %(default)s")
     s.add_argument("--no-lookahead", dest="lookahead", action="store_false",
                    help="rr, fifo, srpt, las, priority: do not send a worker its next slice while it runs one (by default "
-                        "it is sent where it is the policy's choice whatever the running slice does, and a continuation "
+                        "it is sent where it is the policy's choice whatever the running slice does, and one "
                         "an arrival outranks is revoked, so the worker does not wait for the kernel between slices; "
                         "docs/architecture.md, 'Lookahead')")
 

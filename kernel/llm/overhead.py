@@ -14,7 +14,7 @@ class Overhead:
 
     num_plans: int = 0
     num_lookahead_plans: int = 0  # sent while the worker still ran its previous plan
-    num_revokes: int = 0  # revokes sent (continuations a newcomer outranked)
+    num_revokes: int = 0  # revokes sent (continuations or successors a newcomer outranked)
     num_revoked_plans: int = 0  # of those, plans the worker dropped unstarted (the rest ran)
     num_steps: int = 0
     busy_s: float = 0.0

@@ -14,7 +14,14 @@ import itertools
 from kernel.scheduler.budget import KVBudget, kv_footprint_bytes, max_footprint_bytes
 from kernel.scheduler.config import SchedConfig
 from kernel.scheduler.integrity import check_scheduler
-from kernel.scheduler.lookahead import best_other, continuation, continuation_holds, next_is_exact
+from kernel.scheduler.lookahead import (
+    best_other,
+    continuation,
+    continuation_holds,
+    next_is_exact,
+    successor_holds,
+    surely_finishes,
+)
 from kernel.scheduler.outcomes import PlanOutcomes
 from kernel.scheduler.plan import (
     CheckpointSpec,
@@ -37,6 +44,7 @@ from kernel.scheduler.selection import (
     choose_evictions,
     rank_candidates,
     reserved_steps,
+    reserved_total,
     select_batch,
 )
 
@@ -180,18 +188,23 @@ class Scheduler(PlanOutcomes):
                              and self.policy.lookahead is not None)
 
     def revocations(self) -> list[tuple[WorkerId, int]]:
-        """Continuations, not yet started, that are no longer the policy's choice (a request
-        became runnable that would take a member's place): each is marked revoking, and the
-        caller sends its worker a revoke. The worker answers it revoked (dropped unstarted) or,
-        if it had started it, done; until then its worker gets no further plan."""
+        """Continuations and successors, not yet started, that are no longer the policy's
+        choice (a request became runnable that would join the batch or take a member's place):
+        each is marked revoking, and the caller sends its worker a revoke. The worker answers it
+        revoked (dropped unstarted) or, if it had started it, done; until then its worker gets
+        no further plan."""
         found = []
         for wid, plans in self._plans.items():
-            if len(plans) < 2 or not plans[1].is_continuation or plans[1].is_revoking:
+            if len(plans) < 2 or not plans[1].is_revocable or plans[1].is_revoking:
                 continue
             later = plans[1]
             batch = [self._requests[rid] for rid in later.decode if rid in self._requests]
             best = best_other(self._requests.values(), wid, self.policy)
-            if not continuation_holds(batch, plans[0].steps, best, self.policy, self.config.max_batch):
+            if later.is_successor:
+                holds = successor_holds(batch, best, self.policy, self.config.max_batch)
+            else:
+                holds = continuation_holds(batch, plans[0].steps, best, self.policy, self.config.max_batch)
+            if not holds:
                 later.is_revoking = True
                 found.append((wid, later.plan_id))
         return found
@@ -202,15 +215,21 @@ class Scheduler(PlanOutcomes):
         With a plan outstanding (accepts_plan) this is a lookahead: the plan the worker runs right
         after the one in hand, sent now so that the worker does not wait for the kernel between
         them, made only where it is the policy's choice whatever the running plan does
-        (lookahead.py): rr's next plan (the running requests are not candidates) or a
-        continuation (the running batch again, RUNNING in both plans; see revocations)."""
+        (lookahead.py): rr's next plan (the running requests are not candidates), a
+        continuation (the running batch again, RUNNING in both plans) or, after a batch that
+        surely finishes, its successor (see revocations)."""
         budget = self._worker(wid)
         outstanding = self._plans.setdefault(wid, [])
         if not self.accepts_plan(wid):
             raise SchedulerError(f"worker {wid} still has plan {outstanding[-1].plan_id} outstanding")
         is_lookahead = bool(outstanding)
+        is_successor = False
         if is_lookahead and self.policy.lookahead == "continue":
-            return self._continuation(outstanding[0], budget, now)
+            running = outstanding[0]
+            live = [self._requests[rid] for rid in running.decode if rid in self._requests]
+            if not surely_finishes(live, running.steps):
+                return self._continuation(running, budget, now)
+            is_successor = True
         self.policy.on_plan(now)
         previous = self._previous_batch[wid]
         ranked = rank_candidates(self._requests.values(), wid, self.policy, set(previous))
@@ -220,9 +239,14 @@ class Scheduler(PlanOutcomes):
         reservations = {r.rid: kv_footprint_bytes(r, reserved_steps(r, steps, self.policy), self.kv_bytes_per_token)
                         for r in batch}
         victims = choose_evictions(ranked, wid, reservations, budget)
-        if is_lookahead and not next_is_exact(batch, self.config.max_batch, len(victims), reservations, budget):
+        if is_successor:
+            best = ranked[len(batch)] if len(ranked) > len(batch) else None  # batch: a prefix of ranked
+            if victims or not budget.fits(reserved_total(reservations, budget)) or not successor_holds(
+                    batch, best, self.policy, self.config.max_batch):
+                return None
+        elif is_lookahead and not next_is_exact(batch, self.config.max_batch, len(victims), reservations, budget):
             return None
-        plan = Plan(next(self._plan_ids), wid, steps, now)
+        plan = Plan(next(self._plan_ids), wid, steps, now, is_successor=is_successor)
         for victim in victims:
             self._preempt(victim, plan)
         for req in batch:
@@ -279,6 +303,7 @@ class Scheduler(PlanOutcomes):
         plan.decode.append(req.rid)
         if req.timeline.first_scheduled_s is None:
             req.timeline.first_scheduled_s = now
+            plan.first_scheduled.append(req.rid)
 
     def _load_spec(self, req: SeqRequest) -> LoadSpec:
         if req.state is SeqState.WAITING:

@@ -45,8 +45,10 @@ def _plan_membership(
         for i, plan in enumerate(queued):
             assert plan.worker_id == wid, f"plan {plan.plan_id} filed under worker {wid}"
             assert not plan.is_continuation or not (plan.load or plan.evict), f"continuation {plan.plan_id} moves KV"
-            assert not plan.is_revoking or (plan.is_continuation and (i == 1 or len(queued) == 1)), (
-                f"plan {plan.plan_id} revoked but not a continuation queued behind another")
+            assert not plan.is_revoking or (plan.is_revocable and (i == 1 or len(queued) == 1)), (
+                f"plan {plan.plan_id} revoked but not a continuation or successor queued behind another")
+            assert not plan.is_successor or not plan.evict, (
+                f"successor {plan.plan_id} evicts")
             for rid in plan.rids():
                 if rid not in requests:  # a continuation of one that stopped early in the plan before
                     is_continued = rid in plan.decode and all(s.rid != rid for s in plan.load)

@@ -5,7 +5,10 @@ policy would choose once the running plan returns, whatever that plan does (Poli
 "next" (rr) takes other requests, "continue" (fifo, srpt, las, priority) the running batch
 again. A continuation stays the policy's choice only while no other request would take a
 member's place (continuation_holds): the kernel revokes it when an arrival (or any request
-becoming runnable) would, and the worker drops it if it has not started it.
+becoming runnable) would, and the worker drops it if it has not started it. Where every
+member of the running batch surely finishes in its slice, "continue" sends the batch the
+policy picks among the others instead (a successor), revoked the same way when a request
+becomes runnable that would join it or take a member's place (successor_holds).
 """
 
 from __future__ import annotations
@@ -63,3 +66,19 @@ def continuation(batch: list[SeqRequest], running_steps: int, best: SeqRequest |
     reservations = {r.rid: kv_footprint_bytes(r, running_steps + reserved_steps(r, steps, policy), bpt)
                     for r in batch}
     return (steps, reservations) if budget.fits(reserved_total(reservations, budget)) else None
+
+
+def surely_finishes(batch: list[SeqRequest], running_steps: int) -> bool:
+    """Every live member of the running batch reaches max_new_tokens within its slice (or
+    stops earlier): none is back once it returns."""
+    return bool(batch) and all(r.num_remaining <= running_steps for r in batch)
+
+
+def successor_holds(batch: list[SeqRequest], best: SeqRequest | None, policy: Policy, max_batch: int) -> bool:
+    """Whether `batch`, sent to run after a batch that surely finishes, is still the policy's
+    whole choice against `best` (best_other): nobody else is runnable, or the batch is full and
+    every member ranks ahead of it (none of them has started, so a non-preemptive policy keeps
+    no place for them)."""
+    if best is None:
+        return True
+    return len(batch) == max_batch and max(policy.rank_key(r) for r in batch) < policy.rank_key(best)

@@ -36,6 +36,7 @@ class PlanOutcomes:
     _budgets: dict[WorkerId, KVBudget]
     _plans: dict[WorkerId, list[Plan]]
     _deferred_preemptions: dict[int, list[str]]
+    _previous_batch: dict[WorkerId, list[str]]
     _stale: list[tuple[str, int]]
 
     def _record_preemptions(self, rids: list[str], now: float) -> None:
@@ -154,13 +155,28 @@ class PlanOutcomes:
 
 
     def _finish_revoked(self, plan: Plan, now: float) -> list[Completion]:
-        """A continuation the worker dropped unstarted: its members, back from the plan before it,
-        are READY and resident as after any slice; its checkpoints were never written."""
+        """A lookahead plan the worker dropped unstarted. A continuation's members, back from
+        the plan before it, are READY and resident as after any slice; a successor's are where
+        they were before it (a load never happened: WAITING or snapshotted, not resident), and
+        the worker's previous batch is the one that finished. Its checkpoints were never written."""
+        loads = {spec.rid: spec for spec in plan.load}
+        budget = self._budgets[plan.worker_id]
         for rid in plan.decode:
             req = self._requests.get(rid)
-            if req is not None and req.plan_id == plan.plan_id:
-                self._budgets[plan.worker_id].set(rid, kv_footprint_bytes(req, 0, self.kv_bytes_per_token))
-                req.state, req.plan_id = SeqState.READY, None
+            if req is None or req.plan_id != plan.plan_id:
+                continue
+            if rid in loads:
+                budget.release(rid)
+                req.residency = None
+                req.state = SeqState.WAITING if loads[rid].mode == "prefill" else SeqState.READY
+            else:
+                budget.set(rid, kv_footprint_bytes(req, 0, self.kv_bytes_per_token))
+                req.state = SeqState.READY
+            req.plan_id = None
+            if rid in plan.first_scheduled:
+                req.timeline.first_scheduled_s = None
+        if plan.is_successor:
+            self._previous_batch[plan.worker_id] = []
         self._stale += [(c.rid, c.key) for c in plan.checkpoint]
         done = [self._finish_cancel(rid, now) for rid in plan.decode]
         return [c for c in done if c is not None]

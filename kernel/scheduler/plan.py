@@ -40,7 +40,14 @@ class Plan:
     decode: list[str] = field(default_factory=list)
     checkpoint: list[CheckpointSpec] = field(default_factory=list)  # key: the checkpoint's number
     is_continuation: bool = False  # the running batch again (lookahead "continue"): decode and checkpoints only
+    is_successor: bool = False  # after a batch that surely finishes (lookahead "continue"): others, loaded here
     is_revoking: bool = False  # a revoke was sent: the worker answers it revoked, or done if it had started it
+    first_scheduled: list[str] = field(default_factory=list)  # rids this plan scheduled for the first time
+
+    @property
+    def is_revocable(self) -> bool:
+        """A lookahead plan the policy may take back before it starts (see Scheduler.revocations)."""
+        return self.is_continuation or self.is_successor
 
     def rids(self) -> list[str]:
         """Every request in the plan (evicted, loaded or decoded), each once."""

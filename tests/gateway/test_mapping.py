@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.errors import APIError
-from gateway.requests import parse
-from gateway.responses import TextStream
+from agents.gateway.errors import APIError
+from agents.gateway.requests import parse
+from agents.gateway.responses import TextStream
 
 CHAT = {"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}
 

@@ -49,6 +49,18 @@ def test_agents_and_gateway_import_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys, agents.sdk, agents.runtime, kernel.cli, gateway.app, gateway.cli; "
+    code = ("import sys, agents.sdk, agents.runtime, kernel.cli, agents.gateway.app, agents.gateway.cli; "
             "bad = [m for m in ('torch', 'transformers') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_top_level_is_the_fixed_layout():
+    """The brief fixes the top level: every Python package or module there is one of these, and
+    setup.cfg installs exactly the non-test ones."""
+    fixed = {"kernel", "agents", "syscalls", "workers", "benchmarks", "tests"}
+    found = {p.stem for p in ROOT.iterdir() if (p / "__init__.py").exists() or p.suffix == ".py"}
+    assert found <= fixed, f"top-level packages outside the fixed layout: {sorted(found - fixed)}"
+    cfg = (ROOT / "setup.cfg").read_text()
+    include = cfg[cfg.index("[options.packages.find]"):].split("\n\n")[0]
+    listed = {line.strip().removesuffix(".*") for line in include.splitlines()[2:] if line.strip()}
+    assert listed == fixed - {"tests"}

@@ -95,9 +95,15 @@ class Harness:
             return False
         assert plan.decode and len(plan.decode) <= self.config.max_batch
         ahead = 0
-        if is_lookahead and kind == "continue":  # the running batch continues: full, or nobody else to run
-            live = [rid for rid in queued[0]["decode"] if self.sched.get(rid) is not None]  # not one that stopped early
-            assert plan.decode == live, "not a continuation"
+        live = [rid for rid in queued[0]["decode"] if self.sched.get(rid) is not None] if queued else []  # not one that stopped early
+        if is_lookahead and kind == "continue" and plan.is_successor:  # others, after a batch that surely finishes
+            running = [self.sched.get(rid) for rid in live]
+            assert running and all(self.expected[r.rid] - r.num_generated <= queued[0]["steps"]
+                                   for r in running), "a successor to a batch that may come back"
+            assert not set(plan.decode) & set(live) and not plan.evict, "a successor that continues or evicts"
+            assert len(plan.decode) == self.config.max_batch or not eligible - set(plan.decode), "a successor others would join"
+        elif is_lookahead and kind == "continue":  # the running batch continues: full, or nobody else to run
+            assert plan.is_continuation and plan.decode == live, "not a continuation"
             assert len(plan.decode) == self.config.max_batch or not eligible, "a continuation others would join"
             assert not plan.load and not plan.evict, "a continuation loads or evicts"
             ahead = queued[0]["steps"]
@@ -105,7 +111,7 @@ class Harness:
             assert len(plan.decode) == self.config.max_batch and not plan.evict, "a lookahead plan rr would not make"
             assert not set(plan.rids()) & {rid for msg in queued for rid in msg["decode"]}, "a request in two plans"
         self.bounds.on_dispatch(plan, eligible, ahead)
-        self.inflight.setdefault(wid, []).append(plan.to_wire())
+        self.inflight.setdefault(wid, []).append({**plan.to_wire(), "is_successor": plan.is_successor})
         self.revoke()
         return True
 
@@ -296,19 +302,25 @@ class BoundTracker:
         self._check_order(plan, eligible - batch, ahead)
 
     def check_revoke(self, wid: int, running: dict, later: dict, is_revoked: bool) -> None:
-        """A continuation is revoked when, by the harness's own count, it is no longer the
-        policy's choice (someone else may run on wid and the batch is not full, or outranks a
-        member once back), and kept while it is (a tie may go either way: tickets decide)."""
+        """A continuation or successor is revoked when, by the harness's own count, it is no
+        longer the policy's choice (someone else may run on wid and the batch is not full, or
+        outranks a member, a continuing one once back), and kept while it is (a tie may go
+        either way: tickets decide). A successor's members have not started: fifo keeps no
+        place for them."""
         eligible = self.eligible(wid)
         live = {r.rid: r for r in self.h.sched.requests()}
         members = [live[rid] for rid in later["decode"] if rid in live]
-        key = self.order_key(running["steps"])
+        base = self.order_key()
+        if later["is_successor"]:
+            base = key = base or (lambda r: r.arrival_s)
+        else:
+            key = self.order_key(running["steps"])
         if not eligible or (len(members) == self.h.config.max_batch and key is None):
             must, may = False, False
         elif len(members) < self.h.config.max_batch:
             must, may = True, True
         else:
-            best, worst = min(self.order_key()(live[rid]) for rid in eligible), max(key(r) for r in members)
+            best, worst = min(base(live[rid]) for rid in eligible), max(key(r) for r in members)
             must, may = best < worst, best <= worst
         assert is_revoked <= may, f"plan {later['plan_id']} revoked while it still ranks first"
         assert must <= is_revoked, f"plan {later['plan_id']} kept while {sorted(eligible)} outrank it"

@@ -1,5 +1,5 @@
-"""Lookahead on the fake clock: rr's next plan, continuations (fifo, srpt, las, priority) and
-their revocation when a request arrives that would take a member's place."""
+"""Lookahead on the fake clock: rr's next plan, continuations and successors (fifo, srpt, las,
+priority) and their revocation when a request arrives that would take a member's place."""
 
 from __future__ import annotations
 
@@ -182,4 +182,84 @@ def test_continuation_of_a_continuation_leaves_out_a_member_that_stopped_early()
     assert h.dispatch(0) and h.dispatch(0) and h.complete(0)
     assert "a/0" in h.completed and h.inflight[0][0]["decode"] == ["a/0", "b/1"]
     assert h.dispatch(0) and h.inflight[0][1]["decode"] == ["b/1"]
+    h.drain()
+
+
+@pytest.mark.parametrize("policy", ["srpt", "fifo", "las", "priority"])
+def test_successor_is_sent_while_a_batch_that_surely_finishes_runs(policy):
+    """a/0 finishes in its slice: the plan after it, the policy's pick among the others (b/1,
+    shorter, older, less served, earlier), loads and runs it, sent while a/0 runs; a third
+    plan is refused; a/0 counts no preemption."""
+    h = _harness(policy=policy, quantum=2, fifo_slice_steps=2, max_batch=1)
+    h.submit("a", 3, 2, 1, 0, None)
+    assert h.dispatch(0)
+    h.submit("b", 3, 6, 1, 0, None)
+    h.submit("c", 3, 8, 1, 1, None)
+    assert h.dispatch(0) and not h.sched.accepts_plan(0)
+    successor = h.inflight[0][1]
+    assert successor["is_successor"] and successor["decode"] == ["b/1"]
+    assert [s["rid"] for s in successor["load"]] == ["b/1"] and successor["evict"] == []
+    assert h.complete(0) and "a/0" in h.completed
+    assert h.complete(0) and h.sched.get("b/1").num_generated == 2
+    h.drain()
+    assert h.completed["a/0"].request.timeline.preemptions == 0
+
+
+@pytest.mark.parametrize("is_revoke_first", [True, False])
+def test_srpt_successor_is_revoked_by_a_shorter_arrival(is_revoke_first):
+    """b/1 is sent to follow a/0, which finishes; c/2, shorter, revokes it. A worker that had not
+    started it drops it: b/1 is WAITING again, not resident, never scheduled, and c/2 runs next;
+    one that had runs it (b/1 then waits behind c/2, preempted once)."""
+    h = _harness(policy="srpt", quantum=2, max_batch=1)
+    h.submit("a", 3, 2, 1, 0, None)
+    assert h.dispatch(0)
+    h.submit("b", 3, 6, 1, 0, None)
+    assert h.dispatch(0) and h.sched.get("b/1").timeline.first_scheduled_s is not None
+    h.clock.advance(0.1)
+    h.submit("c", 3, 3, 1, 0, None)
+    assert h.revoking == {h.inflight[0][1]["plan_id"]}
+    assert h.complete(0) and "a/0" in h.completed and not h.sched.accepts_plan(0)
+    assert h.complete(0, is_revoke_first)
+    b = h.sched.get("b/1")
+    if is_revoke_first:
+        assert (b.state, b.residency, b.num_generated) == (SeqState.WAITING, None, 0)
+        assert b.timeline.first_scheduled_s is None and h.sched.resident_bytes(0) == 0
+    else:
+        assert (b.state, b.residency, b.num_generated) == (SeqState.READY, 0, 2)
+    assert h.dispatch(0) and h.inflight[0][0]["decode"] == ["c/2"]
+    h.drain()
+    assert h.completed["b/1"].request.timeline.preemptions == (0 if is_revoke_first else 1)
+    assert h.completed["b/1"].request.timeline.first_scheduled_s > 0.1 or not is_revoke_first
+
+
+def test_fifo_successor_stays_when_later_requests_arrive():
+    """fifo, batch 1: the oldest waiting request follows a/0 whatever arrives after it."""
+    h = _harness(policy="fifo", fifo_slice_steps=2, max_batch=1)
+    h.submit("a", 3, 2, 1, 0, None)
+    assert h.dispatch(0)
+    h.submit("b", 3, 6, 1, 0, None)
+    assert h.dispatch(0)
+    h.submit("c", 3, 1, 1, 0, None)
+    assert not h.revoking
+    h.drain()
+
+
+@pytest.mark.parametrize("case", ["room", "no-room"])
+def test_successor_with_room_or_without_budget(case):
+    """room: batch 2, b/1 alone follows a/0; c/2 would join it, so it is revoked and both run
+    next. no-room: b/1 fits alone but not beside a/0 while a/0 runs: no successor."""
+    h = _harness(policy="fifo", fifo_slice_steps=2, max_batch=2 if case == "room" else 1,
+                 kv_budget_bytes=None if case == "room" else 40 * 2)
+    h.submit("a", 3, 2, 1, 0, None)
+    assert h.dispatch(0)
+    h.submit("b", 36 if case == "no-room" else 3, 6, 1, 0, None)
+    if case == "no-room":
+        assert not h.dispatch(0) and len(h.inflight[0]) == 1
+        h.drain()
+        return
+    assert h.dispatch(0) and h.inflight[0][1]["decode"] == ["b/1"] and not h.revoking
+    h.submit("c", 3, 6, 1, 0, None)
+    assert len(h.revoking) == 1
+    assert h.complete(0) and h.complete(0)
+    assert h.dispatch(0) and sorted(h.inflight[0][0]["decode"]) == ["b/1", "c/2"]
     h.drain()

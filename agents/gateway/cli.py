@@ -55,9 +55,9 @@ async def serve(address: str, host: str, port: int, client_kw: dict) -> int:
 
     import uvicorn
 
-    from gateway.app import Gateway, build_app
-    from gateway.bridge import KernelBridge
-    from gateway.metrics import GatewayMetrics
+    from agents.gateway.app import Gateway, build_app
+    from agents.gateway.bridge import KernelBridge
+    from agents.gateway.metrics import GatewayMetrics
 
     loop = asyncio.get_running_loop()
     bridge = KernelBridge(address, loop, **client_kw)

@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from gateway.requests import Generation
+from agents.gateway.requests import Generation
 
 FINISH = {"length": "length", "stop": "stop", "eos": "stop"}
 TIMING = ("waiting_s", "queued_s", "turnaround_s", "ttft_s", "preemptions", "num_slices")

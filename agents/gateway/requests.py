@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import APIError, bad_param
+from agents.gateway.errors import APIError, bad_param
 
 MAX_N = 16
 SEED_MODULUS = 2**63  # the kernel's seed range

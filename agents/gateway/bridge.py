@@ -16,8 +16,8 @@ from typing import Any
 
 import zmq
 
+from agents.gateway.errors import APIError, from_kernel
 from agents.sdk import Client, KernelError, Pending
-from gateway.errors import APIError, from_kernel
 
 TICK_S = 0.1  # every client is also read this often (ZeroMQ's fd is edge-triggered; its monitor sees kernel restarts)
 RETIRED = {"ok": False, "error": {"code": "UNAUTHENTICATED", "message": "the API key's agent was retired by the kernel"}}

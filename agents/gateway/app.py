@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway import responses
-from gateway.bridge import KernelBridge
-from gateway.errors import APIError, from_kernel
-from gateway.metrics import GatewayMetrics
-from gateway.requests import Generation, parse
+from agents.gateway import responses
+from agents.gateway.bridge import KernelBridge
+from agents.gateway.errors import APIError, from_kernel
+from agents.gateway.metrics import GatewayMetrics
+from agents.gateway.requests import Generation, parse
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
