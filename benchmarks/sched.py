@@ -182,6 +182,7 @@ class Run:
 
     def _add_yardsticks(self, name: str, result: dict, load: float, rep: int) -> None:
         from benchmarks.sched_ideal import calibrated, fitted, measured_service_ideal, yardsticks
+        from benchmarks.speed import SpeedWarp, speed_profile, trace_offset_s
 
         policy, sigma = parse_run(name)
         trace = self.trace(load, sigma)
@@ -189,8 +190,11 @@ class Run:
         model = fitted(trace, rows) or calibrated(self.model, trace, result["overhead"].get("busy_s"))
         result["service_model"] = model.to_dict()
         result["service_scale"] = model.size_s(self.burst_len) / self.model.size_s(self.burst_len)
+        offset = trace_offset_s(rows, {r.label: r.arrival_s for r in trace})
+        profile = speed_profile(rows, model, offset) if offset is not None else {}
+        result["speed_range"] = [min(profile.values()), max(profile.values())] if profile else None
         result.update(yardsticks(policy, trace, result["mean_turnaround_s"], self.rate(load), self.spec, model,
-                                 self.args.quantum))
+                                 self.args.quantum, SpeedWarp(profile) if profile else None))
         result.update(measured_service_ideal(policy, trace, rows, result["mean_turnaround_s"], model, self.args.quantum))
 
     def policy(self, name: str, load: float, rep: int = 0) -> dict:

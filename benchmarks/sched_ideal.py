@@ -30,6 +30,7 @@ from statistics import fmean
 
 from benchmarks.ideal import JobSpec, ideal_mean_turnaround_s
 from benchmarks.sched_workload import TraceRequest, WorkloadSpec, length_law
+from benchmarks.speed import SpeedWarp, warped_ideal_s
 from benchmarks.theory import ServiceLaw, theory_mean_turnaround_s
 from kernel.scheduler import SchedConfig
 
@@ -131,18 +132,23 @@ def service_law(spec: WorkloadSpec, model: ServiceModel) -> ServiceLaw:
 
 
 def yardsticks(policy: str, trace: list[TraceRequest], measured_s: float | None, rate_per_s: float,
-               spec: WorkloadSpec, model: ServiceModel, quantum: int) -> dict:
+               spec: WorkloadSpec, model: ServiceModel, quantum: int, warp: SpeedWarp | None = None) -> dict:
     """ideal_mean_turnaround_s, ratio_to_ideal, theory_mean_turnaround_s, theory_law for one
     policy's measured mean turnaround, and ratio_to_srpt_ideal: against the ideal SRPT replay
-    with the same service model (what no policy can beat on that run). Noisy hints have no
-    closed form."""
-    ideal = ideal_mean_turnaround_s(job_specs(trace, model), policy, **ideal_knobs(quantum, model))
-    bound = srpt_bound_s(trace, model)
+    with the same service model (what no policy can beat on that run). With `warp` (the run's
+    measured speed over time, benchmarks/speed.py) both ideals run on a server at that speed,
+    and the static ones (the model's constant speed) are kept as ideal_static_mean_turnaround_s
+    and ratio_to_ideal_static. Noisy hints have no closed form."""
+    specs, knobs = job_specs(trace, model), ideal_knobs(quantum, model)
+    static = ideal_mean_turnaround_s(specs, policy, **knobs)
+    ideal = static if warp is None else warped_ideal_s(specs, policy, warp, **knobs)
+    bound = srpt_bound_s(trace, model, warp)
     is_hinted = any(r.expected_tokens is not None for r in trace)
     service = service_law(spec, model)
     theory, law = (None, None) if is_hinted else theory_mean_turnaround_s(policy, rate_per_s, service)
     long_run = long_run_ideal_s(policy, rate_per_s, service, LONG_RUN_REQUESTS) if theory is not None else None
     return {"ideal_mean_turnaround_s": ideal, "ratio_to_ideal": _ratio(measured_s, ideal),
+            "ideal_static_mean_turnaround_s": static, "ratio_to_ideal_static": _ratio(measured_s, static),
             "srpt_ideal_same_service_s": bound, "ratio_to_srpt_ideal": _ratio(measured_s, bound),
             "theory_mean_turnaround_s": theory, "theory_law": law, "ideal_long_run_s": long_run}
 
@@ -176,7 +182,8 @@ def _ratio(value: float | None, base: float | None) -> float | None:
     return value / base if value is not None and base else None
 
 
-def srpt_bound_s(trace: list[TraceRequest], model: ServiceModel) -> float | None:
-    """The ideal SRPT replay with exact lengths: the least mean turnaround any policy can reach."""
+def srpt_bound_s(trace: list[TraceRequest], model: ServiceModel, warp: SpeedWarp | None = None) -> float | None:
+    """The ideal SRPT replay with exact lengths (on a server at `warp`'s speed, if given): the
+    least mean turnaround any policy can reach."""
     exact = [JobSpec(r.arrival_s, model.size_s(r.max_new_tokens)) for r in trace]
-    return ideal_mean_turnaround_s(exact, "srpt")
+    return ideal_mean_turnaround_s(exact, "srpt") if warp is None else warped_ideal_s(exact, "srpt", warp)

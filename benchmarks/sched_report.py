@@ -14,7 +14,7 @@ PREEMPTIVE = ("rr", "mlfq", "fair", "priority", "srpt", "las", "plas")
 COLUMNS = (
     ("mean_waiting_s", "wait", "{:.3f}"), ("mean_turnaround_s", "turnaround", "{:.3f}"),
     ("ideal_mean_turnaround_s", "ideal", "{:.3f}"), ("ratio_to_ideal", "x ideal", "{:.2f}"),
-    ("ratio_to_ideal_measured_service", "x meas", "{:.2f}"), ("ratio_to_srpt_ideal", "x srpt", "{:.2f}"), ("theory_mean_turnaround_s", "theory", "{:.3f}"),
+    ("ratio_to_ideal_static", "x static", "{:.2f}"), ("ratio_to_ideal_measured_service", "x meas", "{:.2f}"), ("ratio_to_srpt_ideal", "x srpt", "{:.2f}"), ("theory_mean_turnaround_s", "theory", "{:.3f}"),
     ("ideal_long_run_s", "long run", "{:.3f}"),
     ("p99_turnaround_s", "p99 turn", "{:.3f}"), ("mean_queued_s", "queued", "{:.3f}"),
     ("mean_ttft_s", "ttft", "{:.3f}"), ("tokens_per_s", "tok/s", "{:.0f}"),
@@ -87,8 +87,8 @@ def overhead_delta(before: dict | None, after: dict | None) -> dict:
             "overhead_ratio": gap_per / busy_per if gap_per is not None and busy_per else None}
 
 
-REPEAT_FIELDS = ("mean_turnaround_s", "ratio_to_ideal", "ratio_to_ideal_measured_service", "ratio_to_srpt_ideal",
-                 "service_scale", "overhead_ratio")
+REPEAT_FIELDS = ("mean_turnaround_s", "ratio_to_ideal", "ratio_to_ideal_static", "ratio_to_ideal_measured_service",
+                 "ratio_to_srpt_ideal", "service_scale", "speed_range", "overhead_ratio")
 
 
 def median_run(runs: list[dict]) -> dict:
