@@ -7,8 +7,11 @@ capacity that sizes the arrival rate), then the trace: Poisson arrivals offering
 capacity tokens/s, lengths bounded-Pareto on [8, 512]. Figures come from the kernel's own
 timelines (sched.stats); the overhead ratio is sched.stats' gap per decode step (kernel
 scheduling + IPC between back-to-back plans) over busy worker time per decode step, counted
-over the trace only. Beside every measurement: the ideal replay of the same trace and the M/G/1
-closed form (benchmarks/sched_ideal.py), and the ideal SRPT replay, the bound no policy can beat.
+over the trace only. Beside every measurement: the ideal replay of the same trace (service
+fitted to the run's own requests, on a server at the run's measured speed over time:
+benchmarks/speed.py) and the M/G/1 closed form (benchmarks/sched_ideal.py), and the ideal SRPT
+replay, the bound no policy can beat. `--repeats` runs everything N times and reports each
+policy's median run.
 `--loads` sweeps the offered load (the same trace, rescaled in time; capacity and the service
 model come from the first run) and `--png` plots it; srpt also runs with noisy hints
 (`--hint-noise`, as `srpt~<sigma>`). Heavy imports (zmq, the SDK) happen inside main().

@@ -15,7 +15,10 @@ split prefill from steps the way a trace does (measured: a trace's 8-16-token re
 the heavy tail that dominates FIFO's waiting). The fit keeps the run's total service (its busy
 time: the kernel's gaps between plans are not in it, so the ideal has no scheduling overhead at
 all), and is a function of the length only: each request's own measured service is the separate
-diagnostic `measured_service_ideal`. Where a closed form exists, the ideal replay of
+diagnostic `measured_service_ideal`. Within a run the machine's speed still swings (by a
+third within seconds here): the bench runs both ideals on a server at the run's measured speed
+over time (benchmarks/speed.py) and keeps the constant-speed ones as `ratio_to_ideal_static`.
+Where a closed form exists, the ideal replay of
 LONG_RUN_REQUESTS drawn from the same law at the same rate sits beside it (`ideal_long_run_s`):
 it converges to the closed form, a check of the replay itself, while a trace of a few hundred
 requests from an empty queue need not.
