@@ -25,13 +25,13 @@ WINDOW_S = 2.0  # long enough for ~600 tokens of slices, short against the swing
 MIN_BUSY_S = 0.1  # a window with less measured work than this keeps the model's speed (1.0)
 
 
-def slice_model_s(model, slices: list, first: int = 0) -> list[tuple[float, float, float]]:
-    """(start, model seconds, measured seconds) per slice of one request; `model` has prefill_s,
-    step_s and growth_s (sched_ideal.ServiceModel)."""
-    out, done = [], first
+def slice_model_s(model, slices: list) -> list[tuple[float, float, float]]:
+    """(start, model seconds, measured seconds) per slice of one request: what `model`
+    (sched_ideal.ServiceModel) gives its tokens at their positions, the prefill on the first."""
+    out, done = [], 0
     for i, (_, start, end, tokens) in enumerate(slices):
-        work = tokens * model.step_s + model.growth_s * (done * tokens + tokens * (tokens - 1) / 2)
-        out.append((start, work + (model.prefill_s if i == 0 else 0.0), end - start))
+        work = model.size_s(done + tokens) - (model.size_s(done) if i else 0.0)
+        out.append((start, work, end - start))
         done += tokens
     return out
 
