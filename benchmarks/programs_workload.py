@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from benchmarks.sched_workload import bounded_pareto, percentile
+from benchmarks.sched_workload import bounded_pareto, percentile, row_label
 
 
 @dataclass(slots=True, frozen=True)
@@ -79,7 +79,7 @@ def mean_program_tokens(spec: ProgramSpec) -> float:
 def program_turnarounds(rows: list[dict], programs: list[Program]) -> dict[int, float]:
     """Per program whose calls all finished: first call's arrival to last call's finish, from
     sched.stats rows (rid bench-<agent>/p<index>.<step>)."""
-    by_label = {str(r.get("rid", "")).partition("/")[2]: r for r in rows}
+    by_label = {row_label(r): r for r in rows}
     out = {}
     for p in programs:
         calls = [by_label.get(p.label(j)) for j in range(len(p.call_tokens))]

@@ -32,7 +32,7 @@ from itertools import accumulate
 from statistics import fmean
 
 from benchmarks.ideal import JobSpec, ideal_mean_turnaround_s
-from benchmarks.sched_workload import TraceRequest, WorkloadSpec, length_law
+from benchmarks.sched_workload import TraceRequest, WorkloadSpec, length_law, row_label
 from benchmarks.speed import SpeedWarp, warped_ideal_s
 from benchmarks.theory import ServiceLaw, theory_mean_turnaround_s
 from kernel.scheduler import SchedConfig
@@ -75,7 +75,7 @@ def calibrated(model: ServiceModel, trace: list[TraceRequest], busy_s: float | N
 
 def request_service_s(rows: list[dict]) -> dict[str, float]:
     """Each trace request's worker time (the sum of its slices), by its label."""
-    return {str(row.get("rid", "")).partition("/")[2]: sum(s[2] - s[1] for s in row.get("slices") or [])
+    return {row_label(row): sum(s[2] - s[1] for s in row.get("slices") or [])
             for row in rows}
 
 

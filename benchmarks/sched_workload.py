@@ -98,6 +98,11 @@ def length_law(spec: WorkloadSpec) -> dict[int, float]:
     return {k: cdf(k + 0.5) - cdf(k - 0.5) for k in range(low, high + 1)}
 
 
+def row_label(row: dict) -> str:
+    """A sched.stats row's request label (its rid is '<agent>/<label>'): the trace's name for it."""
+    return str(row.get("rid", "")).partition("/")[2]
+
+
 def make_burst(num_requests: int, num_agents: int, max_new_tokens: int, prefix: str = "w") -> list[TraceRequest]:
     """Equal-length requests all arriving at once (labels <prefix><i>): saturates the worker."""
     return [TraceRequest(i, i % num_agents, 0.0, max_new_tokens, 0, f"burst {i}: plan the work", f"{prefix}{i}")

@@ -20,6 +20,7 @@ from statistics import fmean, median
 
 from benchmarks.ideal import JobSpec, replay
 from benchmarks.ideal_disciplines import DISCIPLINES
+from benchmarks.sched_workload import row_label
 
 WINDOW_S = 2.0  # long enough for ~600 tokens of slices, short against the swings measured
 MIN_BUSY_S = 0.1  # a window with less measured work than this keeps the model's speed (1.0)
@@ -52,7 +53,7 @@ def trace_offset_s(rows: list[dict], arrivals: dict[str, float]) -> float | None
     """Kernel time minus trace time: the median over requests of the kernel's arrival minus the
     trace's (submission lag is a few ms); None when no row names a trace request."""
     gaps = [row["arrival"] - arrivals[label] for row in rows
-            if (label := str(row.get("rid", "")).partition("/")[2]) in arrivals and row.get("arrival") is not None]
+            if (label := row_label(row)) in arrivals and row.get("arrival") is not None]
     return median(gaps) if gaps else None
 
 
