@@ -1,25 +1,33 @@
 """`aiosim bench gateway`: N concurrent `openai` clients streaming through the gateway versus the
 same workload through the SDK, on one kernel (its gateway a child): tokens/s and time to first token.
 
-Per N (default 16 and 64) and path: N clients (threads spread over --client-processes processes, so
-that the clients' own Python work does not serialize them behind one GIL), each with its own agent (SDK:
-a registered Client; gateway: an identity's secret as its API key, so N agents either way), first
-one untimed request each (registration, connections), then together R streamed requests each of
-T tokens (greedy, a prompt per client and request). SDK and gateway waves alternate --repeats
-times; the figures are medians over the repeats (the machine's load drifts between waves). tokens/s: completion tokens / the wave's wall
-time; TTFT: from sending a request to its first streamed token (SDK: the first stream message;
-gateway: the first chunk, which the gateway sends on the first stream message). Targets (issue 15):
-gateway tokens/s >= 0.9 x the SDK's at 64 clients, TTFT p50 overhead <= 5 ms. The clients share
-this machine's cores with the kernel, worker and gateway.
+Per N (default 16 and 64) and path: N clients, each its own process by default as every agent is
+(--client-processes P spreads them as threads over P processes instead), each with its own agent
+(SDK: a registered Client; gateway: an identity's secret as its API key, so N agents either way),
+first one untimed request each (registration, connections), then together R streamed requests each
+of T tokens (greedy, a prompt per client and request). The paths' waves alternate --repeats times;
+the figures are medians over the repeats (the machine's load drifts between waves). tokens/s:
+completion tokens / the wave's wall time; TTFT: from sending a request to its first streamed token
+(SDK: the first stream message; gateway: the first chunk, which the gateway sends on the first
+stream message). Targets (issue 15): gateway tokens/s >= 0.9 x the SDK's at 64 clients, TTFT p50
+overhead <= 5 ms. The clients share this machine's cores with the kernel, worker and gateway.
 
-Two TTFT overheads are reported. `ttft_p50_overhead_ms`: gateway TTFT p50 minus SDK TTFT p50 (the
-issue's figure; dominated by queueing, which differs by tens of ms between waves of either path).
-`path_p50_overhead_ms`: per request, the client's TTFT minus the kernel's own `ttft_s` for it
-(arrival in the kernel to the end of the first slice: the SDK's `timing`, the gateway's usage chunk
-`aiosim.requests[0]`) is what the path from client to kernel and back added; the figure is the
-gateway's p50 of that minus the SDK's, free of the queueing noise. Per wave, `clients_cpu_s` (the
-client processes' CPU time over the timed part) and `machine_busy_share` (the share of all cores
-busy meanwhile, from /proc/stat) show what the two paths cost the machine they share.
+Paths (--paths): `sdk`, `gateway` (the `openai` client through the gateway) and `http` (a lean
+client through the same gateway: http.client on one kept-alive connection, SSE split by hand), which
+separates what the gateway adds from what the `openai` client's own work costs: that client spends
+~4-6 ms of CPU per streamed 64-token request (building it, a new connection each time since it stops
+reading at `data: [DONE]`, most of it reading the chunks), in bursts, since a batch's requests get
+their chunks together.
+
+Two TTFT overheads are reported per path against the SDK. `ttft_p50_overhead_ms`: TTFT p50 minus
+the SDK's (the issue's figure; dominated by queueing, which differs by tens of ms between waves of
+either path). `path_p50_overhead_ms`: per request, the client's TTFT minus the kernel's own `ttft_s`
+for it (arrival in the kernel to the end of the first slice: the SDK's `timing`, the gateway's usage
+chunk `aiosim.requests[0]`) is what the path from client to kernel and back added; the figure is
+the path's p50 of that minus the SDK's, free of the queueing noise (`http_...` for the lean client).
+Per wave, `clients_cpu_s` (the client processes' CPU time over the timed part) and
+`machine_busy_share` (the share of all cores busy meanwhile, from /proc/stat) show what the paths
+cost the machine they share.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+PATHS = ("sdk", "gateway", "http")
 TARGETS = {"min_tokens_per_s_ratio_at_64": 0.9, "max_ttft_p50_overhead_ms": 5.0}
 
 
@@ -52,9 +61,14 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--quantum", type=int, default=8)
     p.add_argument("--max-batch", type=int, default=16)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=3, help="SDK and gateway waves, alternating, per client count")
-    p.add_argument("--client-processes", type=int, default=8,
-                   help="processes the clients of a wave are spread over (threads within each)")
+    p.add_argument("--repeats", type=int, default=3, help="waves of every path, alternating, per client count")
+    p.add_argument("--client-processes", type=int, default=0,
+                   help="processes the clients of a wave are spread over, threads within each (0: one process per "
+                        "client, as every agent is its own process)")
+    p.add_argument("--paths", default="sdk,gateway,http",
+                   help="client paths, in wave order: sdk (aiosim's SDK), gateway (the openai client through the "
+                        "gateway) and, optionally, http (a lean HTTP client through the gateway: the gateway's own "
+                        "latency without the openai client's work)")
     p.set_defaults(func=cmd_gateway)
     return p
 
@@ -72,7 +86,7 @@ MakeClient = Callable[[int], tuple[Ask, Callable[[], None]]]  # client index -> 
 class ClientSpec:
     """How a wave's clients reach the kernel (picklable: each client process builds its own)."""
 
-    path: str  # "sdk" or "gateway"
+    path: str  # one of PATHS
     target: str  # the kernel's address, or the gateway's URL
     max_tokens: int
     tag: str = ""  # SDK: makes the agent names of a wave unique
@@ -82,6 +96,8 @@ class ClientSpec:
     def make(self) -> MakeClient:
         if self.path == "sdk":
             return sdk_client(self.target, self.max_tokens, self.tag)
+        if self.path == "http":
+            return http_client(self.target, list(self.keys), self.model, self.max_tokens)
         return gateway_client(self.target, list(self.keys), self.model, self.max_tokens)
 
 
@@ -203,11 +219,63 @@ def gateway_client(url: str, keys: list[str], model: str, max_tokens: int) -> Ma
     return make
 
 
+def http_client(url: str, keys: list[str], model: str, max_tokens: int) -> MakeClient:
+    def make(i: int) -> tuple[Ask, Callable[[], None]]:
+        client = LeanClient(url, keys[i], model, max_tokens)
+        return client.ask, client.close
+
+    return make
+
+
+class LeanClient:
+    """Streamed completions through the gateway from a lean client: the stdlib's http.client on one
+    kept-alive connection, SSE lines split by hand. What the gateway itself adds to the path, without
+    the `openai` client's own work (which, on a machine with few cores, the clients' bursts turn into
+    latency)."""
+
+    def __init__(self, url: str, key: str, model: str, max_tokens: int) -> None:
+        import http.client
+        from urllib.parse import urlsplit
+
+        where = urlsplit(url)
+        self.path, self.model, self.max_tokens = f"{where.path}/completions", model, max_tokens
+        self.conn = http.client.HTTPConnection(where.hostname, where.port, timeout=600)
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def ask(self, prompt: str) -> tuple[float, int, float]:
+        """(TTFT s, completion tokens, the kernel's TTFT s) of one streamed completion."""
+        body = json.dumps({"model": self.model, "prompt": prompt, "max_tokens": self.max_tokens, "stream": True,
+                           "stream_options": {"include_usage": True}})
+        sent, first, usage, kernel_ttft = time.monotonic(), None, 0, float("nan")
+        self.conn.request("POST", self.path, body, self.headers)
+        response = self.conn.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {response.read()[:300]!r}")
+        for line in response:  # to the body's end, [DONE] included, so that the connection is kept
+            if not line.startswith(b"data: "):
+                continue
+            first = first or time.monotonic()
+            if line.startswith(b"data: [DONE]"):
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                usage, kernel_ttft = chunk["usage"]["completion_tokens"], chunk["aiosim"]["requests"][0]["ttft_s"]
+        if first is None:
+            raise RuntimeError("the stream had no events")
+        return first - sent, usage, kernel_ttft
+
+    def close(self) -> None:
+        self.conn.close()
+
+
 def cmd_gateway(args: argparse.Namespace) -> int:
     from agents.launch.kernelproc import KernelProcess
     from agents.sdk import Client
 
     counts = [int(n) for n in args.clients.split(",")]
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if not {"sdk", "gateway"} <= set(paths) or not set(paths) <= set(PATHS):
+        raise SystemExit(f"--paths: 'sdk' and 'gateway' and optionally 'http' (got {args.paths!r})")
     state = Path(tempfile.mkdtemp(prefix="aiosim-bench-gateway-"))
     flags = ["--scheduler", args.scheduler, "--quantum", str(args.quantum), "--max-batch", str(args.max_batch),
              "--workers", str(args.workers), "--gateway", "127.0.0.1:0"]
@@ -220,13 +288,14 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             model = op.llm_info()["model_id"]
             for n in counts:
                 keys = [op.identity_add(name=f"http-{n}-{i}")["secret"] for i in range(n)]
-                waves: dict[str, list[dict]] = {"sdk": [], "gateway": []}
+                waves: dict[str, list[dict]] = {path: [] for path in paths}
+                processes = args.client_processes or n
                 for r in range(args.repeats):
-                    progress(f"{n} clients, repeat {r + 1}/{args.repeats}: SDK, then gateway")
-                    sdk = ClientSpec("sdk", kernel.address, args.max_tokens, tag=f"{n}-{r}")
-                    gateway = ClientSpec("gateway", url, args.max_tokens, keys=tuple(keys), model=model)
-                    waves["sdk"].append(run_wave(n, sdk, args.requests, args.client_processes))
-                    waves["gateway"].append(run_wave(n, gateway, args.requests, args.client_processes))
+                    progress(f"{n} clients in {min(processes, n)} processes, repeat {r + 1}/{args.repeats}: {', '.join(paths)}")
+                    for path in paths:
+                        spec = ClientSpec(path, kernel.address if path == "sdk" else url, args.max_tokens,
+                                          tag=f"{n}-{r}", keys=tuple(keys), model=model)
+                        waves[path].append(run_wave(n, spec, args.requests, processes))
                 results.append(summarize(n, waves))
                 progress(json.dumps({k: v for k, v in results[-1].items() if k != "waves"}))
     finally:
@@ -236,7 +305,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     print(f"wrote {args.json}: {json.dumps(report['met'])}", file=sys.stderr)
-    return 0 if all(r[path]["num_errors"] == 0 for r in results for path in ("sdk", "gateway")) else 1
+    return 0 if all(r[path]["num_errors"] == 0 for r in results for path in paths) else 1
 
 
 def progress(message: str) -> None:
@@ -255,9 +324,11 @@ def summarize(num_clients: int, waves: dict[str, list[dict]]) -> dict:
         shares = [w["machine_busy_share"] for w in waves[path] if w.get("machine_busy_share") is not None]
         out[path]["machine_busy_share"] = round(statistics.median(shares), 3) if shares else None
         out[path]["num_errors"] = sum(w["num_errors"] for w in waves[path])
-    out["tokens_per_s_ratio"] = round(out["gateway"]["tokens_per_s"] / out["sdk"]["tokens_per_s"], 3)
-    out["ttft_p50_overhead_ms"] = round(out["gateway"]["ttft_p50_ms"] - out["sdk"]["ttft_p50_ms"], 2)
-    out["path_p50_overhead_ms"] = round(out["gateway"]["path_p50_ms"] - out["sdk"]["path_p50_ms"], 2)
+    for path, prefix in (("gateway", ""), ("http", "http_")):
+        if path in out:
+            out[f"{prefix}tokens_per_s_ratio"] = round(out[path]["tokens_per_s"] / out["sdk"]["tokens_per_s"], 3)
+            out[f"{prefix}ttft_p50_overhead_ms"] = round(out[path]["ttft_p50_ms"] - out["sdk"]["ttft_p50_ms"], 2)
+            out[f"{prefix}path_p50_overhead_ms"] = round(out[path]["path_p50_ms"] - out["sdk"]["path_p50_ms"], 2)
     out["waves"] = waves
     return out
 
@@ -277,4 +348,6 @@ def _met(results: list[dict]) -> dict:
     limit = TARGETS["max_ttft_p50_overhead_ms"]
     return {"tokens_per_s_ratio_at_64": at_64[0]["tokens_per_s_ratio"] >= TARGETS["min_tokens_per_s_ratio_at_64"] if at_64 else None,
             "ttft_p50_overhead": all(r["ttft_p50_overhead_ms"] <= limit for r in results),
-            "path_p50_overhead": all(r["path_p50_overhead_ms"] <= limit for r in results)}
+            "path_p50_overhead": all(r["path_p50_overhead_ms"] <= limit for r in results),
+            **({"http_path_p50_overhead": all(r["http_path_p50_overhead_ms"] <= limit for r in results)}
+               if all("http" in r for r in results) else {})}

@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from agents.gateway import responses
 from agents.gateway.bridge import KernelBridge
@@ -29,6 +30,33 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 class ClientGone(Exception):
     """The HTTP client disconnected."""
+
+
+GONE = (-1, "gone", None)  # a run's event once its client has disconnected
+
+
+class EventStream(Response):
+    """Server-sent events, each piece written as soon as the run yields it: the headers and the first
+    chunk go out together, with no task of its own in between (Starlette's StreamingResponse starts a
+    task group and a second disconnect listener per response, which put the first chunk a few event
+    loop turns behind the headers). The run's own disconnect watch ends the stream (Gateway._next)."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, pieces: AsyncGenerator[str, None]) -> None:
+        self.pieces, self.status_code, self.background = pieces, 200, None
+        self.init_headers(SSE_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        try:
+            async for piece in self.pieces:
+                await send({"type": "http.response.body", "body": piece.encode(), "more_body": True})
+        except ClientGone:
+            return  # nobody to tell: the run's requests are cancelled (Gateway._stream's finally)
+        finally:
+            await self.pieces.aclose()  # (a send that raised: the run's finally still cancels what is open)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 @dataclass(slots=True)
@@ -82,9 +110,9 @@ class Gateway:
         env = responses.Envelope(gen, ("chatcmpl-" if kind == "chat" else "cmpl-") + base, agent)
         for i, label in enumerate(run.labels):
             self.bridge.generate(key, gen.call_args(i, label), run.on_event(i))  # events come back on this loop
-        watch = asyncio.ensure_future(_disconnected(request))
+        watch = asyncio.ensure_future(_disconnected(request, run))
         try:
-            first = await self._next(run, watch)
+            first = await self._next(run)
             if first[1] == "reply":
                 self._take(run, first)  # an error before any token is the response's own status
         except BaseException:
@@ -92,7 +120,7 @@ class Gateway:
             self._cancel_open(run)
             raise
         if gen.is_stream:
-            return StreamingResponse(self._stream(run, env, first, watch), media_type="text/event-stream", headers=SSE_HEADERS)
+            return EventStream(self._stream(run, env, first, watch))
         return await self._collect(run, env, first, watch)
 
     async def _collect(self, run: Run, env: responses.Envelope, first: tuple, watch: asyncio.Future) -> Response:
@@ -102,7 +130,7 @@ class Gateway:
                 self._take(run, event)
                 if len(run.results) == run.gen.n:
                     break
-                event = await self._next(run, watch)
+                event = await self._next(run)
         finally:
             watch.cancel()
             self._cancel_open(run)
@@ -110,7 +138,7 @@ class Gateway:
         self.metrics.observe(run.gen.kind, results)
         return JSONResponse(responses.full_response(env, results))
 
-    async def _stream(self, run: Run, env: responses.Envelope, first: tuple, watch: asyncio.Future) -> AsyncIterator[str]:
+    async def _stream(self, run: Run, env: responses.Envelope, first: tuple, watch: asyncio.Future) -> AsyncGenerator[str, None]:
         texts = [responses.TextStream(run.gen.stops) for _ in run.labels]
         is_first = [True] * run.gen.n
         event = first
@@ -129,28 +157,24 @@ class Gateway:
                         yield _sse(err.body())
                         return
                     rest = texts[index].finish(result["text"])
-                    yield _sse(responses.delta_chunk(env, index, rest, result=result, is_first=is_first[index]))
+                    final = _sse(responses.delta_chunk(env, index, rest, result=result, is_first=is_first[index]))
                     if len(run.results) == run.gen.n:
                         break
-                event = await self._next(run, watch)
+                    yield final
+                event = await self._next(run)
             results = [run.results[i] for i in range(run.gen.n)]
             self.metrics.observe(run.gen.kind, results)
-            yield _sse(responses.usage_chunk(env, results))
-            yield "data: [DONE]\n\n"
+            yield final + _sse(responses.usage_chunk(env, results)) + "data: [DONE]\n\n"  # one write
         finally:
             watch.cancel()
             self._cancel_open(run)
 
-    async def _next(self, run: Run, watch: asyncio.Future) -> tuple:
+    async def _next(self, run: Run) -> tuple:
         """The run's next event; ClientGone once the client has disconnected."""
-        if not run.events.empty() and not watch.done():
-            return run.events.get_nowait()
-        get = asyncio.ensure_future(run.events.get())
-        done, _ = await asyncio.wait({get, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if get not in done:
-            get.cancel()
+        event = await run.events.get()
+        if event is GONE:
             raise ClientGone()
-        return get.result()
+        return event
 
     def _take(self, run: Run, event: tuple) -> dict:
         """A reply's result, kept in run.results (an error reply is raised as an APIError)."""
@@ -200,10 +224,11 @@ async def _json_body(request: Request) -> object:
         raise APIError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from None
 
 
-async def _disconnected(request: Request) -> None:
-    """Returns when the client has gone (uvicorn answers receive() once the body is read)."""
+async def _disconnected(request: Request, run: Run) -> None:
+    """Tells the run when its client has gone (uvicorn answers receive() once the body is read)."""
     while (await request.receive())["type"] != "http.disconnect":
         pass
+    run.events.put_nowait(GONE)
 
 
 def _label(user: str | None) -> str:

@@ -1,4 +1,5 @@
-"""`aiosim bench gateway`'s pure parts: the per-count summary and the machine's busy time."""
+"""`aiosim bench gateway`'s pure parts: the per-count summary (with and without the lean HTTP path) and the
+machine's busy time."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def test_summary_takes_medians_and_compares_the_paths():
     assert out["ttft_p50_overhead_ms"] == 10 and out["path_p50_overhead_ms"] == 3.5
     assert out["gateway"]["clients_cpu_s"] == 7.0 and out["sdk"]["machine_busy_share"] == 0.925
     assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0
+    assert "http" not in out and "http_path_p50_overhead_ms" not in out
+
+
+def test_summary_compares_the_lean_http_path_with_the_sdk_too():
+    waves = {"sdk": [_wave(1000, 50, 1, 2.0, 0.9)], "gateway": [_wave(900, 60, 9, 6.0, 1.0)],
+             "http": [_wave(980, 54, 3.5, 2.2, 0.95)]}
+    out = summarize(16, waves)
+    assert out["http_tokens_per_s_ratio"] == 0.98 and out["http_ttft_p50_overhead_ms"] == 4
+    assert out["http_path_p50_overhead_ms"] == 2.5 and out["path_p50_overhead_ms"] == 8
 
 
 def test_machine_busy_time_counts_a_busy_loop():

@@ -184,3 +184,19 @@ def test_a_removed_identitys_key_stops_working(gateway, operator, model):
     for _ in range(2):  # its registered agent was retired; then the key belongs to no identity
         with pytest.raises(openai.AuthenticationError):
             client.completions.create(model=model, prompt="hi", max_tokens=2)
+
+
+def test_the_benchs_lean_client_streams_on_one_kept_alive_connection(gateway, keys, model):
+    """`aiosim bench gateway`'s http path: the first chunk comes after the kernel's first token, the
+    usage counts every token, and the second request reuses the first one's connection."""
+    from benchmarks.gateway import LeanClient
+
+    client = LeanClient(gateway.base_url, keys["gw-bob"], model, 12)
+    try:
+        ttft, tokens, kernel_ttft = client.ask("Once upon a time")
+        sock = client.conn.sock
+        assert sock is not None and tokens == 12 and ttft >= kernel_ttft > 0
+        again = client.ask("Twice upon a time")
+        assert again[1] == 12 and client.conn.sock is sock
+    finally:
+        client.close()
