@@ -36,8 +36,8 @@ GONE = (-1, "gone", None)  # a run's event once its client has disconnected
 
 
 class EventStream(Response):
-    """Server-sent events, each piece written as soon as the run yields it: the headers and the first
-    chunk go out together, with no task of its own in between (Starlette's StreamingResponse starts a
+    """Server-sent events, each piece written as soon as the run yields it, the first chunk right
+    behind the headers, with no task of its own in between (Starlette's StreamingResponse starts a
     task group and a second disconnect listener per response, which put the first chunk a few event
     loop turns behind the headers). The run's own disconnect watch ends the stream (Gateway._next)."""
 
