@@ -18,8 +18,20 @@ MESSAGES = [{"role": "system", "content": "You are terse."}, {"role": "user", "c
 SAMPLING = {"temperature": 1.0, "top_p": 0.9, "seed": 11}
 
 
+_clients: list[openai.OpenAI] = []  # closed when the module's tests are done (their pooled connections)
+
+
 def api(gateway, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, timeout=60)
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, timeout=60)
+    _clients.append(client)
+    return client
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients():
+    yield
+    while _clients:
+        _clients.pop().close()
 
 
 @pytest.fixture(scope="module")

@@ -145,6 +145,7 @@ def test_sigint_shuts_down_cleanly_without_workers(tmp_path):
             c.llm_generate(prompt="x")
         assert e.value.code == "UNAVAILABLE"
     k.children = []
+    k.kernel.client.close()  # stopped by SIGINT, not by stop(), which would close its query client
     k.proc.send_signal(signal.SIGINT)
     assert k.proc.wait(20) == 0
     assert not k.leftovers()
